@@ -1,0 +1,5 @@
+import sys
+
+from voiceskill.cli import main
+
+sys.exit(main())

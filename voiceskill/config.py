@@ -1,0 +1,485 @@
+"""The configuration file: one TOML section per pipeline stage, loaded into frozen dataclasses.
+
+:class:`AppConfig` composes the stages' own config dataclasses (``MicConfig`` in
+:mod:`voiceskill.audio`, ``SpeakerConfig`` in :mod:`voiceskill.speaker`, ...). The loader is
+generic over dataclass fields, so a stage can add, rename or retype a field without touching
+this module: the field list, types, defaults and docs all come from the stage's dataclass.
+
+Precedence (highest first): flags (``overrides``) > environment
+(``VOICESKILL_<SECTION>_<KEY>``) > the file > the dataclass defaults. Every value's origin is
+recorded ("default", "file:<path>:<line>", "env:VOICESKILL_...", "flag:--...").
+
+Field docs (for ``voiceskill config init``) come from ``field(metadata={"doc": ...})`` or, failing
+that, from a ``name: text`` line in the dataclass docstring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import logging
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from voiceskill.errors import ConfigError
+from voiceskill.recognizer import RecognizerConfig
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "voiceskill"
+ENV_PREFIX = "VOICESKILL_"
+CONFIG_FILENAME = "config.toml"
+
+
+@dataclass(frozen=True)
+class GeneralConfig:
+    """Settings that belong to the whole app rather than one stage.
+
+    model: the Vosk model directory; unset = the installed default model (see `voiceskill model`).
+    article: the article the answers come from (a text/markdown file); unset = the bundled article.
+    log_level: how much to log: debug, info, warning or error.
+    record_dir: where to save each heard utterance (WAV) and its transcript, for debugging;
+        unset = never write audio or transcripts to disk.
+    """
+
+    model: Path | None = None
+    article: Path | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    record_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """How the systemd service (`voiceskill service install`) restarts and stops.
+
+    restart_s: seconds systemd waits before restarting the coach after a crash.
+    stop_timeout_s: seconds systemd waits after SIGTERM before killing the coach.
+    """
+
+    restart_s: int = 5
+    stop_timeout_s: int = 15
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """The whole configuration: one attribute (and one TOML section) per stage.
+
+    THE section → class mapping: add a stage here (field name = TOML section name) and the
+    loader, the environment variables, `config show` and `config init` all pick it up.
+    """
+
+    general: GeneralConfig = field(default_factory=GeneralConfig)
+    recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# Where the file lives
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/voiceskill/config.toml`` (platformdirs' user config dir)."""
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / APP_NAME / CONFIG_FILENAME
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME)) / CONFIG_FILENAME
+
+
+# --------------------------------------------------------------------------------------------
+# Schema introspection
+
+
+def sections(schema: type = AppConfig) -> dict[str, type]:
+    """Section name → the section's dataclass, in declaration order."""
+    hints = typing.get_type_hints(schema)
+    return {f.name: hints[f.name] for f in dataclasses.fields(schema)}
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """Field name → resolved type annotation, for an (init) dataclass field."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name → one-paragraph doc (metadata "doc", else the docstring's ``name: text`` entry).
+
+    A docstring entry is a line ``name: text`` (name = a field) plus any following lines that are
+    indented deeper than it.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    from_doc: dict[str, str] = {}
+    current, indent = "", 0
+    for raw in (cls.__doc__ or "").splitlines():
+        line = raw.strip()
+        depth = len(raw) - len(raw.lstrip())
+        m = re.match(r"^([a-z_][a-z0-9_]*)\s*:\s*(.*)$", line)
+        if m and m.group(1) in names:
+            current, indent = m.group(1), depth
+            from_doc[current] = m.group(2)
+        elif current and line and depth > indent:
+            from_doc[current] += " " + line
+        else:
+            current = ""
+    return {f.name: str(f.metadata.get("doc") or from_doc.get(f.name, "")).strip()
+            for f in dataclasses.fields(cls) if f.init}
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise TypeError(f"config field {f.name} has no default")
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return (rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]), True
+    return tp, False
+
+
+def describe_type(tp: Any) -> str:
+    """Human words for a field type, used in error messages and `config init`."""
+    inner, optional = _unwrap_optional(tp)
+    origin = typing.get_origin(inner)
+    if origin is Literal:
+        text = "one of " + ", ".join(repr(a) for a in typing.get_args(inner))
+    elif origin is tuple:
+        text = "a list of strings"
+    else:
+        text = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+                Path: "a path"}.get(inner, getattr(inner, "__name__", str(inner)))
+    return text + (" (or unset)" if optional else "")
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class _BadValue(Exception):
+    """A value does not fit the field's type; the message is what was expected."""
+
+
+def coerce(tp: Any, value: object, *, from_text: bool = False) -> Any:
+    """Convert a TOML value (or, with ``from_text``, an environment string) to type ``tp``."""
+    inner, optional = _unwrap_optional(tp)
+    if optional and (value is None or (isinstance(value, str) and value.strip().lower() in ("", "none"))):
+        return None
+    origin = typing.get_origin(inner)
+    if origin is Literal:
+        allowed = typing.get_args(inner)
+        for a in allowed:
+            if value == a or (from_text and isinstance(a, (int, float)) and not isinstance(a, bool)
+                              and str(a) == str(value).strip()):
+                return a
+        raise _BadValue(describe_type(tp))
+    if origin is tuple:
+        if from_text and isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise _BadValue(describe_type(tp))
+    if inner is bool:
+        if isinstance(value, bool):
+            return value
+        if from_text and isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise _BadValue(describe_type(tp))
+    if inner is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if from_text and isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+            return int(value)
+        raise _BadValue(describe_type(tp))
+    if inner is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if from_text and isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise _BadValue(describe_type(tp))
+    if inner is str:
+        if isinstance(value, str):
+            return value
+        raise _BadValue(describe_type(tp))
+    if inner is Path:
+        if isinstance(value, (str, Path)) and str(value).strip():
+            return Path(os.path.expandvars(str(value))).expanduser()
+        raise _BadValue(describe_type(tp))
+    raise TypeError(f"unsupported config field type {tp!r}")
+
+
+def to_toml(value: object) -> str:
+    """A TOML literal for a config value (``None`` has no TOML form: callers comment it out)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Path):
+        return json.dumps(str(value))
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(to_toml(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def to_plain(value: object) -> object:
+    """A JSON-able form of a config value."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Finding line numbers (tomllib does not report them)
+
+
+_SECTION_RE = re.compile(r"^\s*\[\s*([A-Za-z0-9_\-\"' .]+?)\s*\]\s*(?:#.*)?$")
+_KEY_RE = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_\-.]+)\s*=")
+
+
+def _key_line(text: str, section: str, key: str | None) -> int:
+    """1-based line of ``key`` in ``[section]`` (or of the section header when key is None); 0 if not found."""
+    current = ""
+    for no, line in enumerate(text.splitlines(), 1):
+        m = _SECTION_RE.match(line)
+        if m:
+            current = m.group(1).strip().strip("\"'")
+            if key is None and current == section:
+                return no
+            continue
+        m = _KEY_RE.match(line)
+        if not m:
+            continue
+        name = m.group(1).strip("\"'")
+        full = f"{current}.{name}" if current else name
+        if key is None and (full.startswith(section + ".") or full == section):
+            return no
+        if key is not None and full == f"{section}.{key}":
+            return no
+    return 0
+
+
+def _where(path: Path, line: int) -> str:
+    return f"{path} line {line}" if line else str(path)
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"{hint}known: {', '.join(known)}"
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def read_file(path: Path) -> tuple[dict[str, Any], str]:
+    """Parse a TOML config file; a syntax error becomes one ConfigError line with its line number."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist: create it with "
+                          f"`voiceskill config init --path {path}`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path} ({exc}); check its permissions") from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+        if m:
+            msg = msg[:m.start()].strip()
+            raise ConfigError(f"{path} line {m.group(1)}: TOML syntax error: {msg} (column "
+                              f"{m.group(2)}); fix that line") from None
+        raise ConfigError(f"{path}: TOML syntax error: {msg}; fix the file") from None
+
+
+def load_config(path: Path | None, env: Mapping[str, str], overrides: Mapping[str, object],
+                *, schema: type = AppConfig) -> tuple[Any, dict[str, str]]:
+    """Build the effective config and the provenance of every ``section.key``.
+
+    path: the config file; None = the default location (a missing default file is fine).
+    env: environment variables (``VOICESKILL_<SECTION>_<KEY>`` are used; others ignored).
+    overrides: command-line values as ``{"section.key": value}`` (None values are ignored).
+    schema: the top-level dataclass (AppConfig; tests may pass their own).
+    """
+    secs = sections(schema)
+    values: dict[str, dict[str, Any]] = {name: {} for name in secs}
+    source: dict[str, str] = {}
+    for name, cls in secs.items():
+        for f in dataclasses.fields(cls):
+            if f.init:
+                values[name][f.name] = _default(f)
+                source[f"{name}.{f.name}"] = "default"
+
+    file = path if path is not None else default_config_path(env)
+    if path is not None or file.is_file():
+        _apply_file(file, secs, values, source)
+    _apply_env(env, secs, values, source)
+    _apply_overrides(overrides, secs, values, source)
+
+    built: dict[str, Any] = {}
+    for name, cls in secs.items():
+        try:
+            built[name] = cls(**values[name])
+        except (TypeError, ValueError) as exc:  # a stage's own __post_init__ validation
+            origins = sorted({source[f"{name}.{k}"] for k in values[name]} - {"default"})
+            raise ConfigError(f"[{name}]: {exc} (values from {', '.join(origins) or 'defaults'}); "
+                              f"fix them") from None
+    return schema(**built), source
+
+
+def _apply_file(path: Path, secs: dict[str, type], values: dict[str, dict[str, Any]],
+                source: dict[str, str]) -> None:
+    data, text = read_file(path)
+    for sec_name, table in data.items():
+        if sec_name not in secs:
+            line = _key_line(text, sec_name, None)
+            raise ConfigError(f"{_where(path, line)}: unknown section [{sec_name}] "
+                              f"({_suggest(sec_name, list(secs))})")
+        if not isinstance(table, dict):
+            line = _key_line(text, sec_name, None)
+            raise ConfigError(f"{_where(path, line)}: {sec_name} must be a section "
+                              f"([{sec_name}] followed by key = value lines)")
+        types_ = field_types(secs[sec_name])
+        for key, raw in table.items():
+            line = _key_line(text, sec_name, key)
+            where = _where(path, line)
+            if key not in types_:
+                raise ConfigError(f"{where}: {sec_name}.{key}: unknown key "
+                                  f"({_suggest(key, list(types_))})")
+            try:
+                values[sec_name][key] = coerce(types_[key], raw)
+            except _BadValue as exc:
+                raise ConfigError(f"{where}: {sec_name}.{key}: expected {exc}, got {_show(raw)}") from None
+            source[f"{sec_name}.{key}"] = f"file:{path}:{line}"
+
+
+def _show(raw: object) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, dict):
+        return "a table"
+    return repr(raw)
+
+
+def env_var(section: str, key: str) -> str:
+    """The environment variable for ``section.key``, e.g. VOICESKILL_SPEAKER_RATE_WPM."""
+    return f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+
+
+def _apply_env(env: Mapping[str, str], secs: dict[str, type], values: dict[str, dict[str, Any]],
+               source: dict[str, str]) -> None:
+    for var in sorted(env):
+        if not var.startswith(ENV_PREFIX):
+            continue
+        rest = var[len(ENV_PREFIX):]
+        sec_name = next((s for s in secs if rest.startswith(s.upper() + "_")), None)
+        if sec_name is None:
+            continue  # e.g. VOICESKILL_STRICT: not a config variable
+        types_ = field_types(secs[sec_name])
+        key = rest[len(sec_name) + 1:].lower()
+        if key not in types_:
+            known = [env_var(sec_name, k) for k in types_]
+            raise ConfigError(f"environment {var}: unknown key {sec_name}.{key} "
+                              f"({_suggest(env_var(sec_name, key), known)}); unset it")
+        try:
+            values[sec_name][key] = coerce(types_[key], env[var], from_text=True)
+        except _BadValue as exc:
+            raise ConfigError(f"environment {var}: {sec_name}.{key}: expected {exc}, "
+                              f"got {env[var]!r}") from None
+        source[f"{sec_name}.{key}"] = f"env:{var}"
+
+
+def _apply_overrides(overrides: Mapping[str, object], secs: dict[str, type],
+                     values: dict[str, dict[str, Any]], source: dict[str, str]) -> None:
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        sec_name, _, key = dotted.partition(".")
+        if sec_name not in secs or key not in field_types(secs[sec_name]):
+            raise ValueError(f"override for unknown config key {dotted!r}")  # a programming error
+        flag = "--" + key.replace("_", "-")
+        try:
+            values[sec_name][key] = coerce(field_types(secs[sec_name])[key], value,
+                                           from_text=isinstance(value, str))
+        except _BadValue as exc:
+            raise ConfigError(f"{flag}: expected {exc}, got {value!r}") from None
+        source[dotted] = f"flag:{flag}"
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+
+
+def as_dict(config: Any) -> dict[str, dict[str, object]]:
+    """``{section: {key: value}}`` with JSON-able values."""
+    return {name: {f.name: to_plain(getattr(getattr(config, name), f.name))
+                   for f in dataclasses.fields(getattr(config, name)) if f.init}
+            for name in sections(type(config))}
+
+
+def _plain(text: str) -> str:
+    """Docstring markup (``code``, :role:`name`) to plain text."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
+def _comment(text: str, width: int = 92) -> list[str]:
+    import textwrap
+
+    return ["# " + line for line in textwrap.wrap(text, width - 2)] or ["#"]
+
+
+def render_default_file(schema: type = AppConfig) -> str:
+    """A commented config file listing every key with its doc, type and default value.
+
+    Every key is commented out, so the file documents the defaults without pinning them; remove
+    the leading ``# `` of a key line to change it.
+    """
+    out = ["# voiceskill configuration (TOML). Generated by `voiceskill config init`.",
+           "# Every key is shown with its default, commented out: uncomment a line to change it.",
+           "# Precedence: command-line flags > environment (VOICESKILL_<SECTION>_<KEY>) > this file.",
+           "# `voiceskill config show` prints the effective values and where each came from.",
+           ""]
+    for sec_name, cls in sections(schema).items():
+        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        if summary:
+            out += _comment(_plain(summary))
+        out.append(f"[{sec_name}]")
+        docs = field_docs(cls)
+        types_ = field_types(cls)
+        for f in dataclasses.fields(cls):
+            if not f.init:
+                continue
+            if docs.get(f.name):
+                out += _comment(_plain(docs[f.name]))
+            out.append(f"#   type: {describe_type(types_[f.name])}; env: {env_var(sec_name, f.name)}")
+            value = _default(f)
+            out.append(f"# {f.name} = " + ('""' if value is None else to_toml(value)))
+        out.append("")
+    return "\n".join(out)

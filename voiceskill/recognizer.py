@@ -1,0 +1,384 @@
+"""The recognizer stage: speech (16 kHz mono int16 chunks) in, transcripts with word confidences out.
+
+* :class:`SpeechModel` loads the Vosk model once; the orchestrator, the ``listen`` command and the
+  wake spotter share one instance (create it once per process and pass it around).
+* :class:`VoskRecognizer` is one streaming recognition session over that model. In *grammar*
+  mode (the default) it only hears the words the router knows plus ``[unk]`` for anything else,
+  which keeps off-topic speech from turning into plausible article words and makes noisy speech
+  land on the words that matter. In open-vocabulary mode it uses the model's full language model.
+* :func:`recognize_pcm` runs a whole buffer (a file) through a recognizer and joins the finals.
+
+Confidences are passed through untouched: the router decides what a low-confidence word means.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import struct
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+from voiceskill.audio import RATE_HZ, SAMPLE_WIDTH_BYTES
+from voiceskill.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+UNK = "[unk]"
+"""The token Vosk emits in grammar mode for speech outside the grammar."""
+
+_FIX = "run `voiceskill model download` (or `voiceskill model install DIR`), or pass --model DIR"
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    """How a :class:`VoskRecognizer` listens.
+
+    grammar: restrict recognition to the vocabulary given to the recognizer plus ``[unk]``;
+        False = open vocabulary (the model's full language model).
+    rate_hz: sample rate of the incoming chunks, in hertz.
+    words: ask Vosk for per-word confidences and times (needed by the router).
+    max_alternatives: N-best alternatives per final (0 = none; alternatives carry no word times).
+    file_chunk_ms: chunk length used by :func:`recognize_pcm` when feeding a whole buffer, in ms.
+    """
+
+    grammar: bool = True
+    rate_hz: int = RATE_HZ
+    words: bool = True
+    max_alternatives: int = 0
+    file_chunk_ms: int = 200
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognized word: its text, Vosk's confidence (0..1) and its time span in seconds."""
+
+    text: str
+    conf: float
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A recognition result. ``text`` is the words joined by single spaces (may hold ``[unk]``)."""
+
+    text: str
+    words: tuple[Word, ...]
+    final: bool
+    alternatives: tuple[str, ...] = field(default=())
+
+    @property
+    def confidences(self) -> tuple[float, ...]:
+        """Per-word confidences aligned with ``text.split()``."""
+        return tuple(w.conf for w in self.words)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"transcript": self.text,
+                "words": [{"word": w.text, "conf": round(w.conf, 3), "start": round(w.start_s, 3),
+                           "end": round(w.end_s, 3)} for w in self.words]}
+
+
+EMPTY = Transcript("", (), True)
+
+
+class Recognizer(Protocol):
+    """A streaming speech recognizer over 16-bit mono PCM chunks."""
+
+    def accept(self, chunk: bytes) -> Transcript | None:
+        """Feed one chunk; return a final transcript when an endpoint (a pause) ends an utterance."""
+
+    def partial(self) -> str:
+        """The words heard so far in the current utterance (may still change)."""
+
+    def finish(self) -> Transcript:
+        """Flush: the final result of everything fed since the last final or reset."""
+
+    def reset(self) -> None:
+        """Drop everything fed since the last final; start a new utterance."""
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+
+
+class SpeechModel:
+    """The Vosk model, loaded once; a context manager. ``load_s`` is the load time in seconds."""
+
+    def __init__(self, path: Path, *, debug: bool = False) -> None:
+        from voiceskill.models import check_model_dir  # helper A's module
+
+        import vosk
+
+        self.path = Path(path)
+        check_model_dir(self.path)
+        vosk.SetLogLevel(0 if debug else -1)
+        start = time.perf_counter()
+        with _kaldi_errors(capture=not debug) as kaldi:
+            try:
+                self._model: vosk.Model | None = vosk.Model(str(self.path))
+            except Exception:  # vosk raises a bare Exception("Failed to create a model")
+                self._model = None
+        if self._model is None:
+            reason = kaldi[-1] if kaldi else "Vosk could not create the model"
+            raise ModelError(f"the speech model in {self.path} does not load ({reason}); it is "
+                             f"incomplete or corrupt: {_FIX}")
+        self.load_s = time.perf_counter() - start
+        self._lexicon: frozenset[str] | None = None
+        log.info("speech model %s loaded in %.2f s", self.path.name, self.load_s)
+
+    @property
+    def vosk_model(self) -> object:
+        if self._model is None:
+            raise RuntimeError("the speech model is closed")
+        return self._model
+
+    def lexicon(self) -> frozenset[str]:
+        """Every word the model can recognize (read once from words.txt or Gr.fst's symbol table).
+
+        Empty when the model carries no readable word list; callers then fall back to a
+        spelling filter (see :func:`grammar_words`).
+        """
+        if self._lexicon is None:
+            start = time.perf_counter()
+            self._lexicon = read_lexicon(self.path)
+            log.debug("lexicon: %d words in %.2f s", len(self._lexicon), time.perf_counter() - start)
+        return self._lexicon
+
+    def recognizer(self, config: RecognizerConfig = RecognizerConfig(),
+                   vocabulary: Iterable[str] | None = None) -> VoskRecognizer:
+        return VoskRecognizer(self, config, vocabulary)
+
+    def close(self) -> None:
+        self._model = None  # vosk.Model frees the native model when collected
+
+    def __enter__(self) -> SpeechModel:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def _kaldi_errors(capture: bool) -> Iterator[list[str]]:
+    """Collect the ERROR lines Kaldi writes straight to file descriptor 2 while loading, so a
+    broken model gives one readable line instead of native log noise. Yields the list it fills.
+
+    Redirects the process's fd 2 for the duration: use it only at start-up (no other threads).
+    """
+    errors: list[str] = []
+    if not capture:
+        yield errors
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield errors
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode(errors="replace").splitlines():
+                m = re.match(r"(?:ERROR|ASSERTION_FAILED) \(.*?:\d+\) (.*)", line)
+                if m:
+                    errors.append(m.group(1).strip())
+                elif line.strip():
+                    log.debug("vosk: %s", line)
+
+
+_FST_MAGIC = 2125659606
+_SYMTAB_MAGIC = 2125658996
+
+
+def read_lexicon(model_dir: Path) -> frozenset[str]:
+    """The model's word list: ``graph/words.txt`` if present, else the symbol table stored in the
+    header of ``graph/Gr.fst`` (the small models ship no words.txt). Empty if neither is readable."""
+    words_txt = model_dir / "graph" / "words.txt"
+    if words_txt.is_file():
+        return frozenset(line.split()[0] for line in words_txt.read_text(errors="replace").splitlines()
+                         if line.strip())
+    gr = model_dir / "graph" / "Gr.fst"
+    try:
+        with gr.open("rb") as f:
+            return _fst_output_symbols(f)
+    except (OSError, ValueError, struct.error, UnicodeDecodeError) as exc:
+        log.debug("no word list in %s: %s", gr, exc)
+        return frozenset()
+
+
+def _fst_output_symbols(f: object) -> frozenset[str]:
+    """Parse an OpenFst header and return its (input) symbol table, without reading the arcs."""
+    read = f.read  # type: ignore[attr-defined]
+
+    def i32() -> int:
+        return struct.unpack("<i", read(4))[0]
+
+    def i64() -> int:
+        return struct.unpack("<q", read(8))[0]
+
+    def string() -> str:
+        n = i32()
+        if not 0 <= n < 1 << 20:
+            raise ValueError("bad string length")
+        return read(n).decode("utf-8")
+
+    if i32() != _FST_MAGIC:
+        raise ValueError("not an OpenFst file")
+    string(), string()  # fst type, arc type
+    i32()  # version
+    flags = i32()
+    i64(), i64(), i64(), i64()  # properties, start, numstates, numarcs
+    if not flags & 1:
+        raise ValueError("no symbol table stored")
+    if i32() != _SYMTAB_MAGIC:
+        raise ValueError("bad symbol table")
+    string()  # name
+    i64()  # available key
+    size = i64()
+    words = set()
+    for _ in range(size):
+        words.add(string())
+        i64()
+    return frozenset(w for w in words if not w.startswith(("<", "!", "#")))
+
+
+# --------------------------------------------------------------------------------------------
+# Grammar
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_WORD_RE = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+def spell_number(n: int) -> list[str]:
+    """English words for 0 <= n < 1,000,000 ("64" -> ["sixty", "four"])."""
+    if n < 20:
+        return [_ONES[n]]
+    if n < 100:
+        return [_TENS[n // 10]] + ([_ONES[n % 10]] if n % 10 else [])
+    if n < 1000:
+        return [_ONES[n // 100], "hundred"] + (spell_number(n % 100) if n % 100 else [])
+    if n < 1_000_000:
+        return spell_number(n // 1000) + ["thousand"] + (spell_number(n % 1000) if n % 1000 else [])
+    return []
+
+
+def grammar_words(vocabulary: Iterable[str], lexicon: frozenset[str] = frozenset()) -> list[str]:
+    """The grammar for a vocabulary: lower-case words the model can say, numbers spelled out,
+    anything else dropped, sorted, plus ``[unk]``. With an empty ``lexicon`` only the spelling
+    is checked (Vosk then silently ignores words it lacks)."""
+    out: set[str] = set()
+    for raw in vocabulary:
+        for token in re.findall(r"[0-9]+|[a-z']+", raw.lower()):
+            if token.isdigit():
+                candidates = spell_number(int(token)) if len(token) < 7 else []
+            else:
+                candidates = _WORD_RE.findall(token)
+            out.update(c for c in candidates if not lexicon or c in lexicon)
+    out.discard(UNK)
+    return sorted(out) + [UNK]
+
+
+# --------------------------------------------------------------------------------------------
+# The recognizer
+
+
+def _transcript(result: dict[str, object], final: bool) -> Transcript:
+    """A Transcript from one Vosk result JSON (with or without words / alternatives)."""
+    alternatives: tuple[str, ...] = ()
+    if "alternatives" in result:
+        alts = result["alternatives"]  # type: ignore[assignment]
+        alternatives = tuple(str(a.get("text", "")) for a in alts)  # type: ignore[union-attr]
+        result = alts[0] if alts else {}  # type: ignore[index]
+    raw_words = result.get("result") or []
+    words = tuple(Word(str(w["word"]), float(w.get("conf", 1.0)), float(w["start"]), float(w["end"]))
+                  for w in raw_words)  # type: ignore[union-attr]
+    text = " ".join(w.text for w in words) if words else " ".join(str(result.get("text", "")).split())
+    return Transcript(text, words, final, alternatives)
+
+
+class VoskRecognizer:
+    """One streaming recognition session (a ``vosk.KaldiRecognizer``); a context manager.
+
+    ``vocabulary``: the words to listen for in grammar mode (usually ``router.vocabulary()``);
+    ignored in open-vocabulary mode. Grammar mode without a vocabulary is an error.
+    """
+
+    def __init__(self, model: SpeechModel, config: RecognizerConfig = RecognizerConfig(),
+                 vocabulary: Iterable[str] | None = None) -> None:
+        import vosk
+
+        self.config = config
+        self.grammar: list[str] | None = None
+        if config.grammar:
+            if vocabulary is None:
+                raise ValueError("grammar mode needs a vocabulary (or RecognizerConfig(grammar=False))")
+            self.grammar = grammar_words(vocabulary, model.lexicon())
+            log.debug("grammar of %d words", len(self.grammar))
+            self._rec = vosk.KaldiRecognizer(model.vosk_model, config.rate_hz, json.dumps(self.grammar))
+        else:
+            self._rec = vosk.KaldiRecognizer(model.vosk_model, config.rate_hz)
+        self._rec.SetWords(config.words)
+        if config.max_alternatives:
+            self._rec.SetMaxAlternatives(config.max_alternatives)
+
+    def accept(self, chunk: bytes) -> Transcript | None:
+        if self._rec.AcceptWaveform(chunk):
+            return _transcript(json.loads(self._rec.Result()), final=True)
+        return None
+
+    def partial(self) -> str:
+        return " ".join(str(json.loads(self._rec.PartialResult()).get("partial", "")).split())
+
+    def finish(self) -> Transcript:
+        return _transcript(json.loads(self._rec.FinalResult()), final=True)
+
+    def reset(self) -> None:
+        self._rec.Reset()
+
+    def close(self) -> None:
+        self._rec = None  # type: ignore[assignment]
+
+    def __enter__(self) -> VoskRecognizer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def join(parts: Iterable[Transcript]) -> Transcript:
+    """One final transcript from several consecutive finals (a file with pauses in it)."""
+    words: list[Word] = []
+    texts: list[str] = []
+    for part in parts:
+        words.extend(part.words)
+        if part.text:
+            texts.append(part.text)
+    return Transcript(" ".join(texts), tuple(words), True)
+
+
+def recognize_pcm(recognizer: Recognizer, pcm: bytes, chunk_ms: int = 200,
+                  rate_hz: int = RATE_HZ) -> Transcript:
+    """Feed a whole buffer (16-bit mono PCM) chunk by chunk and return everything heard, joined."""
+    step = max(1, rate_hz * chunk_ms // 1000) * SAMPLE_WIDTH_BYTES
+    parts = []
+    for i in range(0, len(pcm), step):
+        final = recognizer.accept(pcm[i:i + step])
+        if final is not None:
+            parts.append(final)
+    parts.append(recognizer.finish())
+    return join(parts)

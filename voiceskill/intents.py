@@ -1,0 +1,277 @@
+"""Intent data: load a curated intents file (TOML, beside the article) or build intents from
+an article's own sections and sentences.
+
+An :class:`IntentSet` is pure data. Every phrase in it (cues, examples, lexicon) is kept in
+*normalized* form: tuples of stems from :func:`voiceskill.text.tokens` and
+:func:`voiceskill.text.stem`, mapped through the lexicon, so the router only compares tuples.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from voiceskill.article import Article, read_text
+from voiceskill.errors import IntentsError
+from voiceskill.text import stem, tokens, words
+
+log = logging.getLogger(__name__)
+
+META_INTENTS = ("repeat", "more", "stop", "help")
+
+STOPWORDS = frozenset(
+    "a an the i me my mine myself you your yours we our us it its it's this that these those "
+    "is am are was were be been being do does did doing have has had having will would shall "
+    "should can could may might must to of in on at by for with from as into about than then "
+    "and or but if so not no there here what which who whom whose when where why how any some "
+    "all get got go going gonna want wanna need let know think thing things one ones".split())
+"""Words that carry no topic by themselves (they may still be part of a cue phrase)."""
+
+Phrase = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Intent:
+    name: str
+    label: str
+    """How help and fallback replies name this intent (no article facts in it)."""
+    cues: Mapping[Phrase, float]
+    """Normalized phrase -> weight added to the score when the phrase is heard."""
+    needs: frozenset[str]
+    """At least one of these stems must be heard for the intent to be chosen (empty: none needed)."""
+    examples: tuple[frozenset[str], ...]
+    """Content stems of example phrasings."""
+    answer: str
+    more: tuple[str, ...] = ()
+    meta: bool = False
+
+
+@dataclass(frozen=True)
+class IntentSet:
+    intents: tuple[Intent, ...]
+    lexicon: Mapping[str, Phrase]
+    """Stem -> replacement stems (slang and misrecognitions to the words cues use)."""
+    subject: frozenset[Phrase]
+    """Phrases that show a question is about the article's subject."""
+    subject_name: str
+    summary: str = ""
+    """What can be asked, in a few words free of article facts (help and fallback replies)."""
+    vocabulary: frozenset[str] = field(default=frozenset())
+    """Every surface word the intents and the article know (for the recognizer's grammar)."""
+    source: str = ""
+
+    def by_name(self, name: str) -> Intent:
+        for intent in self.intents:
+            if intent.name == name:
+                return intent
+        raise KeyError(name)
+
+    @property
+    def topics(self) -> tuple[Intent, ...]:
+        return tuple(i for i in self.intents if not i.meta)
+
+
+def normalize(text: str, lexicon: Mapping[str, Phrase]) -> Phrase:
+    """Text -> tuple of stems with the lexicon applied (fillers dropped)."""
+    out: list[str] = []
+    for word in tokens(text):
+        s = stem(word)
+        out.extend(lexicon.get(s, (s,)))
+    return tuple(out)
+
+
+def builtin_intents_path(name: str) -> Path:
+    return Path(str(resources.files("voiceskill") / "data" / name))
+
+
+def intents_path_for(article_path: Path) -> Path:
+    """Where the curated intents for an article live: ``NAME.intents.toml`` beside ``NAME.txt``."""
+    return article_path.with_name(article_path.stem + ".intents.toml")
+
+
+def _parse_toml(path: Path) -> dict[str, Any]:
+    text = read_text(path, what="intents")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise IntentsError(f"intents file {path}: {exc}") from None
+
+
+def _lexicon(table: Mapping[str, Any], path: Path) -> dict[str, Phrase]:
+    lexicon: dict[str, Phrase] = {}
+    for key, value in table.items():
+        if not isinstance(value, str) or not value.strip():
+            raise IntentsError(f"intents file {path}: lexicon.{key} must be a non-empty string")
+        lexicon[stem(key.lower())] = tuple(stem(w) for w in tokens(value))
+    return lexicon
+
+
+def _sentence_key(text: str) -> str:
+    return " ".join(words(text))
+
+
+def _check_from_article(text: str, article: Article, where: str) -> None:
+    """Every answer must be article text: each of its sentences a part of an article sentence."""
+    article_keys = [_sentence_key(s.text) for s in article.sentences]
+    for piece in re.split(r"(?<=[.!?])\s+", text.strip()):
+        key = _sentence_key(piece)
+        if key and not any(key in a for a in article_keys):
+            raise IntentsError(f"{where}: answer text is not in the article: {piece!r} "
+                               f"(answers must quote the article)")
+
+
+def _intent(raw: Mapping[str, Any], lexicon: Mapping[str, Phrase], where: str, meta: bool,
+            article: Article | None) -> Intent:
+    known = {"name", "label", "cues", "needs", "examples", "answer", "more"}
+    unknown = set(raw) - known
+    if unknown:
+        raise IntentsError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} "
+                           f"(known: {', '.join(sorted(known))})")
+    name = raw.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+        raise IntentsError(f"{where}: every intent needs a `name` of lower-case letters, digits, _ or -")
+    cues: dict[Phrase, float] = {}
+    for phrase, weight in dict(raw.get("cues", {})).items():
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool):
+            raise IntentsError(f"{where}: cue {phrase!r} of intent {name} needs a number weight")
+        key = normalize(phrase, lexicon)
+        if key:
+            cues[key] = max(cues.get(key, 0.0), float(weight))
+    examples = tuple(frozenset(s for s in normalize(e, lexicon) if s not in _STOP_STEMS)
+                     for e in raw.get("examples", []))
+    needs = frozenset(s for n in raw.get("needs", []) for s in normalize(n, lexicon))
+    answer = raw.get("answer", "")
+    more = raw.get("more", [])
+    if not meta:
+        if not isinstance(answer, str) or not answer.strip():
+            raise IntentsError(f"{where}: intent {name} needs an `answer`")
+        if not isinstance(more, list) or not all(isinstance(m, str) for m in more):
+            raise IntentsError(f"{where}: `more` of intent {name} must be a list of strings")
+        if article is not None:
+            for text in [answer, *more]:
+                _check_from_article(text, article, f"{where} ({name})")
+    if not cues and not examples:
+        raise IntentsError(f"{where}: intent {name} has neither cues nor examples")
+    label = raw.get("label", name.replace("_", " "))
+    return Intent(name=name, label=str(label), cues=cues, needs=needs, examples=examples,
+                  answer=" ".join(answer.split()), more=tuple(" ".join(m.split()) for m in more),
+                  meta=meta)
+
+
+_STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
+
+
+def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str]]:
+    path = builtin_intents_path("meta.intents.toml")
+    data = _parse_toml(path)
+    intents = [_intent(raw, lexicon, f"{path} intent {i + 1}", meta=True, article=None)
+               for i, raw in enumerate(data.get("intent", []))]
+    return intents, _surface_words(data)
+
+
+def _surface_words(data: Any) -> set[str]:
+    """All words appearing anywhere in a parsed TOML document (keys and string values)."""
+    found: set[str] = set()
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            found.update(words(str(key)))
+            found |= _surface_words(value)
+    elif isinstance(data, list):
+        for value in data:
+            found |= _surface_words(value)
+    elif isinstance(data, str):
+        found.update(words(data))
+    return found
+
+
+def load_intents(path: Path, article: Article) -> IntentSet:
+    """Load a curated intents file for ``article`` (answers are checked against the article)."""
+    data = _parse_toml(path)
+    unknown = set(data) - {"router", "lexicon", "intent"}
+    if unknown:
+        raise IntentsError(f"intents file {path}: unknown section(s) {', '.join(sorted(unknown))}")
+    lexicon = _lexicon(data.get("lexicon", {}), path)
+    router = data.get("router", {})
+    topics = [_intent(raw, lexicon, f"intents file {path} intent {i + 1}", meta=False, article=article)
+              for i, raw in enumerate(data.get("intent", []))]
+    if not topics:
+        raise IntentsError(f"intents file {path} defines no [[intent]]")
+    names = [t.name for t in topics]
+    clash = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(META_INTENTS)))
+    if clash:
+        raise IntentsError(f"intents file {path}: duplicate or reserved intent name(s): {', '.join(clash)}")
+    meta, meta_words = _load_meta(lexicon)
+    subject = frozenset(normalize(s, lexicon) for s in router.get("subject", [])) - {()}
+    vocabulary = _surface_words(data) | meta_words | _article_words(article)
+    return IntentSet(intents=tuple(topics + meta), lexicon=lexicon, subject=subject,
+                     subject_name=str(router.get("subject_name", article.title)),
+                     summary=str(router.get("summary", "")), vocabulary=frozenset(vocabulary), source=str(path))
+
+
+def _article_words(article: Article) -> set[str]:
+    return {w for s in article.sentences for w in words(s.text)} | set(words(article.title)) | {
+        w for sec in article.sections for w in words(sec.heading)}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "section"
+
+
+def build_intents(article: Article, sentences_per_answer: int = 2) -> IntentSet:
+    """Intents made from the article itself, for articles without a curated intents file.
+
+    Each sentence becomes an intent named after its section: its content words are cues
+    (rarer words weigh more), the section heading's words are cues too, and the answer is the
+    sentence with the next one of its section; "more" goes on through the section.
+    """
+    lexicon: dict[str, Phrase] = {}
+    docs: list[tuple[str, str, list[str], Phrase]] = []  # section, heading, sentences, stems
+    for section in article.sections:
+        texts = [s.text for s in section.sentences]
+        for i, text in enumerate(texts):
+            docs.append((section.heading, text, texts[i:], normalize(text, lexicon)))
+    df: Counter[str] = Counter()
+    for _, _, _, stems in docs:
+        df.update(set(stems) - _STOP_STEMS)
+    n = len(docs)
+    title_stems = {s for s in normalize(article.title, lexicon) if s not in _STOP_STEMS}
+    intents: list[Intent] = []
+    for heading, _, following, stems in docs:
+        heading_stems = {s for s in normalize(heading, lexicon) if s not in _STOP_STEMS}
+        cues: dict[Phrase, float] = {}
+        for s in set(stems) - _STOP_STEMS:
+            cues[(s,)] = round(1.0 + 3.0 * math.log(n / df[s]) / math.log(n + 1), 2)
+        for s in heading_stems - title_stems:
+            cues[(s,)] = max(cues.get((s,), 0.0), 2.5)
+        answer = " ".join(following[:sentences_per_answer])
+        rest = following[sentences_per_answer:]
+        more = tuple(" ".join(rest[i:i + sentences_per_answer])
+                     for i in range(0, len(rest), sentences_per_answer))
+        name = _slug(heading) if heading != article.title else "overview"
+        intents.append(Intent(name=name, label=heading.lower() if heading != article.title else "the overview",
+                              cues=cues, needs=frozenset(), examples=(frozenset(stems) - _STOP_STEMS,),
+                              answer=answer, more=more))
+    meta, meta_words = _load_meta(lexicon)
+    subject = frozenset((s,) for s in title_stems)
+    # Labels for help: one per section, in article order.
+    return IntentSet(intents=tuple(intents + meta), lexicon=lexicon, subject=subject,
+                     subject_name=article.title.lower(),
+                     vocabulary=frozenset(_article_words(article) | meta_words),
+                     source=f"built from {article.source}")
+
+
+def section_labels(intents: Iterable[Intent]) -> list[str]:
+    """Distinct labels of topic intents, in order."""
+    seen: list[str] = []
+    for intent in intents:
+        if not intent.meta and intent.label not in seen:
+            seen.append(intent.label)
+    return seen

@@ -1,0 +1,334 @@
+"""The router: from an utterance (typed, or heard with word confidences) to an intent and
+an answer from the article. Pure and data-driven: all phrases and answers come from an
+:class:`~voiceskill.intents.IntentSet`; routing keeps no state (see :mod:`voiceskill.dialog`).
+
+Scoring, per intent: the weights of its cues heard in the utterance (each weighted by the
+recognizer's confidence in those words), plus a bonus for resembling one of its examples.
+Without a subject word ("cramp", "glute") a question must score higher to be answered;
+meta commands ("stop", "say that again") lose when the utterance is about something else.
+The best score becomes a confidence in [0, 1]; below ``min_confidence`` the reply is the
+fallback: intent ``None``, an honest "I can't answer that" that names what can be asked,
+and no article fact.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from voiceskill.article import Article, load_article
+from voiceskill.intents import (STOPWORDS, Intent, IntentSet, Phrase, build_intents, builtin_intents_path,
+                                intents_path_for, load_intents, section_labels)
+from voiceskill.text import UNK, stem, words
+
+log = logging.getLogger(__name__)
+
+_STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    min_confidence: float = 0.5
+    """Replies below this confidence (0..1) become the fallback."""
+    score_at_half_confidence: float = 3.0
+    """The score that maps to confidence 0.5 (confidence = 1 - 2^(-score/this))."""
+    off_subject_penalty: float = 1.5
+    """Score taken off when the utterance has no subject word."""
+    example_weight: float = 3.0
+    """Score added for an utterance that matches an example completely (partly: in proportion)."""
+    meta_subject_penalty: float = 3.0
+    """Score taken off meta commands when the utterance names the subject."""
+    meta_uncovered_penalty: float = 1.0
+    """Score taken off meta commands per content word that is not part of the command."""
+    min_word_confidence: float = 0.35
+    """Recognized words below this confidence count as not heard."""
+    unknown_penalty: float = 2.0
+    """Score taken off per unit share of unheard words ([unk] or low confidence) in the utterance."""
+    max_phrase_gap: int = 2
+    """Words that may stand inside a cue phrase ("how much of the water" matches "how much water")."""
+    fuzzy: bool = True
+    """Map unknown typed words to a known word one or two letters away."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    input: str
+    intent: str | None
+    answer: str
+    confidence: float
+    scores: tuple[tuple[str, float], ...] = ()
+    """The best few (intent, score) pairs, for logs and tuning."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"input": self.input, "intent": self.intent, "answer": self.answer,
+                "confidence": round(self.confidence, 3)}
+
+
+def _summary(intents: IntentSet) -> str:
+    if intents.summary:
+        return intents.summary
+    labels = section_labels(intents.topics)[:6]
+    return ", ".join(labels[:-1]) + (", and " if len(labels) > 1 else "") + labels[-1]
+
+
+def fallback_text(intents: IntentSet) -> str:
+    """The off-topic reply: honest, short, names what can be asked, states no article fact."""
+    return (f"Sorry, I can't answer that. I only know about {intents.subject_name}: "
+            f"{_summary(intents)}.")
+
+
+def help_text(intents: IntentSet) -> str:
+    return (f"You can ask me about {intents.subject_name}: {_summary(intents)}. "
+            "Say 'tell me more' for more, 'say that again' to repeat, or 'stop' to stop me.")
+
+
+class _Fuzzy:
+    """Maps an unknown word to a known one within one edit (two for long words), SymSpell style."""
+
+    def __init__(self, known: set[str]) -> None:
+        self.known = known
+        self.deletes: dict[str, set[str]] = {}
+        for word in known:
+            if len(word) >= 4:
+                for d in self._deletes(word, 2 if len(word) >= 8 else 1):
+                    self.deletes.setdefault(d, set()).add(word)
+        self.lookup = lru_cache(maxsize=4096)(self._lookup)
+
+    @staticmethod
+    def _deletes(word: str, depth: int) -> set[str]:
+        out = {word}
+        frontier = {word}
+        for _ in range(depth):
+            frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
+            out |= frontier
+        return out
+
+    def _lookup(self, word: str) -> str | None:
+        if word in self.known or len(word) < 5:
+            return None
+        candidates: set[str] = set()
+        for d in self._deletes(word, 2 if len(word) >= 8 else 1):
+            candidates |= self.deletes.get(d, set())
+        best = sorted((c for c in candidates if _distance(word, c) <= (2 if len(word) >= 8 else 1)),
+                      key=lambda c: (_distance(word, c), -len(c), c))
+        return best[0] if best else None
+
+
+def _match(stems: Sequence[str], start: int, phrase: Phrase, max_gap: int) -> list[int] | None:
+    """Positions of ``phrase`` in ``stems`` starting at ``start``, in order, with at most
+    ``max_gap`` other words inside it; None when it is not there."""
+    if len(phrase) == 1:
+        return [start]
+    at = [start]
+    gap = 0
+    j = start + 1
+    for want in phrase[1:]:
+        while j < len(stems) and stems[j] != want:
+            gap += 1
+            j += 1
+            if gap > max_gap:
+                return None
+        if j >= len(stems):
+            return None
+        at.append(j)
+        j += 1
+    return at
+
+
+def _distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein (optimal string alignment) distance."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+class Router:
+    """Routes utterances to intents of one article. Immutable after construction."""
+
+    def __init__(self, intents: IntentSet, article: Article, config: RouterConfig | None = None) -> None:
+        self.intents = intents
+        self.article = article
+        self.config = config or RouterConfig()
+        self._fallback = fallback_text(intents)
+        # cue index: first stem -> [(intent index, phrase, weight)]
+        self._cues: dict[str, list[tuple[int, Phrase, float]]] = {}
+        for idx, intent in enumerate(intents.intents):
+            for phrase, weight in intent.cues.items():
+                self._cues.setdefault(phrase[0], []).append((idx, phrase, weight))
+        # example index: stem -> [(intent index, example index)], with idf weights
+        df: dict[str, int] = {}
+        for intent in intents.intents:
+            for s in set().union(*intent.examples, *(set(p) for p in intent.cues)) if intent.examples or intent.cues else set():
+                df[s] = df.get(s, 0) + 1
+        n = len(intents.intents)
+        self._idf = {s: math.log(1 + n / c) for s, c in df.items()}
+        self._examples: dict[str, list[tuple[int, int]]] = {}
+        self._example_mass: list[list[float]] = []
+        subject_stems = {p[0] for p in intents.subject if len(p) == 1}
+        for idx, intent in enumerate(intents.intents):
+            masses = []
+            # subject words are in almost every example: they tell intents apart no better than "the"
+            for e_idx, example in enumerate(e - subject_stems for e in intent.examples):
+                masses.append(sum(self._idf.get(s, 1.0) for s in example) or 1.0)
+                for s in example:
+                    self._examples.setdefault(s, []).append((idx, e_idx))
+            self._example_mass.append(masses)
+        self._subject_first = {p[0]: [q for q in intents.subject if q[0] == p[0]] for p in intents.subject}
+        known = set(self._cues) | set(self._examples) | {s for p in intents.subject for s in p}
+        known |= {stem(w) for w in intents.vocabulary}
+        self._fuzzy = _Fuzzy(known) if self.config.fuzzy else None
+        self._known = known
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, article: str | Path | None = None, intents: str | Path | None = None,
+             config: RouterConfig | None = None) -> Router:
+        """Router for an article file (None: the built-in article) and its intents.
+
+        The intents file defaults to ``ARTICLE.intents.toml`` beside the article; without one,
+        intents are built from the article's own sections and sentences.
+        """
+        art = load_article(article)
+        if intents is not None:
+            intent_set = load_intents(Path(intents), art)
+        elif article is None:
+            intent_set = load_intents(builtin_intents_path("glute-cramps.intents.toml"), art)
+        elif intents_path_for(Path(article)).exists():
+            intent_set = load_intents(intents_path_for(Path(article)), art)
+        else:
+            log.info("no intents file for %s: building intents from its sections", article)
+            intent_set = build_intents(art)
+        log.debug("router: %d intents from %s", len(intent_set.intents), intent_set.source)
+        return cls(intent_set, art, config)
+
+    # -- queries --------------------------------------------------------------------------------
+    def vocabulary(self) -> frozenset[str]:
+        """Every word the router knows: article, intents, meta commands (for a recognizer grammar)."""
+        return self.intents.vocabulary
+
+    def answers(self) -> list[str]:
+        """Every text the router can reply with (for speech synthesis ahead of time)."""
+        texts = [self._fallback, help_text(self.intents)]
+        for intent in self.intents.topics:
+            texts.append(intent.answer)
+            texts.extend(intent.more)
+        return list(dict.fromkeys(t for t in texts if t))
+
+    @property
+    def fallback(self) -> str:
+        return self._fallback
+
+    def help(self) -> str:
+        return help_text(self.intents)
+
+    def _stems(self, text: str, confidences: Sequence[float] | None) -> tuple[list[str], list[float], int]:
+        """Normalized stems with a confidence each, and how many words were not heard."""
+        raw = words(text)
+        confs = list(confidences) if confidences is not None and len(confidences) == len(raw) else [1.0] * len(raw)
+        stems: list[str] = []
+        out_conf: list[float] = []
+        unheard = 0
+        from voiceskill.text import FILLERS
+        for word, conf in zip(raw, confs):
+            if word in FILLERS:
+                continue
+            if word == UNK or conf < self.config.min_word_confidence:
+                unheard += 1
+                stems.append(UNK)
+                out_conf.append(0.0)
+                continue
+            s = stem(word)
+            if s not in self._known and self._fuzzy is not None and s not in self.intents.lexicon:
+                s = self._fuzzy.lookup(s) or s
+            for part in self.intents.lexicon.get(s, (s,)):
+                stems.append(part)
+                out_conf.append(conf)
+        return stems, out_conf, unheard
+
+    def score(self, text: str, confidences: Sequence[float] | None = None) -> list[tuple[float, Intent]]:
+        """All intents' scores for an utterance, best first (for tuning and tests)."""
+        stems, confs, unheard = self._stems(text, confidences)
+        return self._score(stems, confs, unheard)
+
+    def _score(self, stems: list[str], confs: list[float], unheard: int) -> list[tuple[float, Intent]]:
+        cfg = self.config
+        intents = self.intents.intents
+        n = len(intents)
+        cue_score = [0.0] * n
+        covered: list[set[int]] = [set() for _ in range(n)]
+        seen: set[tuple[int, Phrase]] = set()
+        for i, s in enumerate(stems):
+            for idx, phrase, weight in self._cues.get(s, ()):
+                if (idx, phrase) in seen:
+                    continue
+                at = _match(stems, i, phrase, self.config.max_phrase_gap)
+                if at is not None:
+                    seen.add((idx, phrase))
+                    cue_score[idx] += weight * min(confs[j] for j in at)
+                    covered[idx].update(at)
+        present = set(stems)
+        # example resemblance: share of the example's idf mass that was heard
+        overlap: dict[tuple[int, int], tuple[float, int]] = {}
+        for s in present:
+            for key in self._examples.get(s, ()):
+                mass, count = overlap.get(key, (0.0, 0))
+                overlap[key] = (mass + self._idf.get(s, 1.0), count + 1)
+        best_example = [0.0] * n
+        for (idx, e_idx), (mass, count) in overlap.items():
+            # one shared word is weak evidence, however rare: full credit needs two
+            share = (mass / self._example_mass[idx][e_idx]) ** 2 * min(1.0, count / 2)
+            best_example[idx] = max(best_example[idx], share)
+        has_subject = any(tuple(stems[i:i + len(p)]) == p
+                          for i, s in enumerate(stems) for p in self._subject_first.get(s, ()))
+        content = [i for i, s in enumerate(stems) if s not in _STOP_STEMS]
+        heard = max(1, len(stems))
+        unheard_share = unheard / heard
+        scored: list[tuple[float, Intent]] = []
+        for idx, intent in enumerate(intents):
+            if intent.needs and not (intent.needs & present):
+                continue
+            score = cue_score[idx] + cfg.example_weight * best_example[idx]
+            if score <= 0:
+                continue
+            if intent.meta:
+                uncovered = sum(1 for i in content if i not in covered[idx] and stems[i] != UNK)
+                score -= cfg.meta_uncovered_penalty * uncovered
+                if has_subject:
+                    score -= cfg.meta_subject_penalty
+            elif not has_subject:
+                score -= cfg.off_subject_penalty
+            score -= cfg.unknown_penalty * unheard_share
+            scored.append((score, intent))
+        scored.sort(key=lambda pair: -pair[0])
+        return scored
+
+    def confidence(self, score: float) -> float:
+        return 1.0 - 2.0 ** (-max(score, 0.0) / self.config.score_at_half_confidence)
+
+    def route(self, text: str, confidences: Sequence[float] | None = None) -> Reply:
+        """The intent and answer for one utterance; the fallback reply below ``min_confidence``.
+
+        ``confidences`` are the recognizer's per-word confidences, aligned with the words of
+        ``text`` (which may contain ``[unk]``). Meta intents come back with an empty answer:
+        the dialog decides what they say.
+        """
+        scored = self.score(text, confidences)
+        top = tuple((i.name, round(s, 2)) for s, i in scored[:3])
+        if not scored:
+            return Reply(text, None, self._fallback, 0.0, top)
+        score, intent = scored[0]
+        conf = self.confidence(score)
+        if conf < self.config.min_confidence:
+            return Reply(text, None, self._fallback, conf, top)
+        return Reply(text, intent.name, "" if intent.meta else intent.answer, conf, top)

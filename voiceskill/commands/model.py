@@ -1,0 +1,150 @@
+"""``voiceskill model``: download, install, list and locate the Vosk speech model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from voiceskill import models
+from voiceskill.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+_BAR_WIDTH = 30
+_LOG_EVERY_S = 5.0
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+class ProgressReporter:
+    """Download progress on ``stream``: a redrawn bar on a terminal, else a log line now and then."""
+
+    def __init__(self, stream: TextIO, *, label: str) -> None:
+        self._stream = stream
+        self._label = label
+        self._tty = stream.isatty()
+        self._last_log = 0.0
+        self._drawn = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self._tty:
+            if total:
+                filled = _BAR_WIDTH * done // total
+                bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
+                line = f"\r{self._label} [{bar}] {100 * done // total:3d}% {_mb(done)} of {_mb(total)}"
+            else:
+                line = f"\r{self._label} {_mb(done)}"
+            self._stream.write(line)
+            self._stream.flush()
+            self._drawn = True
+            return
+        now = time.monotonic()
+        if now - self._last_log >= _LOG_EVERY_S or (total is not None and done == total):
+            self._last_log = now
+            of = f" of {_mb(total)}" if total else ""
+            log.info("%s: %s%s", self._label, _mb(done), of)
+
+    def close(self) -> None:
+        if self._drawn:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _download(args: argparse.Namespace) -> int:
+    reporter = ProgressReporter(sys.stderr, label="downloading")
+    try:
+        path = models.download_model(args.url, sha256=args.sha256, dest_dir=args.dest, name=args.name,
+                                     force=args.force, timeout_s=args.timeout, progress=reporter)
+    finally:
+        reporter.close()
+    print(f"installed {path.name} at {path} ({_mb(models.dir_size_bytes(path))})")
+    return 0
+
+
+def _install(args: argparse.Namespace) -> int:
+    path = models.install_model(args.source, dest_dir=args.dest, name=args.name, force=args.force)
+    print(f"installed {path.name} at {path} ({_mb(models.dir_size_bytes(path))})")
+    return 0
+
+
+def _resolved(args: argparse.Namespace) -> Path | None:
+    try:
+        return models.resolve_model_dir(args.model)
+    except ModelError as exc:
+        if args.model is not None or os.environ.get(models.ENV_VAR, "").strip():
+            print(f"in use: none ({exc})")
+        return None
+
+
+def _list(args: argparse.Namespace) -> int:
+    in_use = _resolved(args)
+    found = models.installed_models(verify_hashes=args.verify)
+    if in_use is not None and all(info.path.resolve() != in_use.resolve() for info in found):
+        problem = models.model_problem(in_use, verify_hashes=args.verify)
+        found.insert(0, models.ModelInfo(in_use.name, in_use, models.dir_size_bytes(in_use),
+                                         problem is None, problem, (in_use / models.MANIFEST_NAME).exists()))
+    if not found:
+        print(f"no speech models installed (looked in {models.local_models_dir()} and "
+              f"{models.user_models_dir()}); get one: voiceskill model download, or "
+              f"voiceskill model install FILE")
+        return 1
+    for info in found:
+        mark = "*" if in_use is not None and info.path.resolve() == in_use.resolve() else " "
+        if not info.complete:
+            status = f"INCOMPLETE: {info.problem}"
+        elif args.verify:
+            status = "verified" if info.has_manifest else "complete (no manifest: structure checked only)"
+        else:
+            status = "complete"
+        print(f"{mark} {info.name:<32} {_mb(info.size_bytes):>10}  {status}  {info.path}")
+    if in_use is None:
+        print("no complete model: reinstall with voiceskill model download, or voiceskill model install FILE")
+    return 0 if all(info.complete for info in found) else 1
+
+
+def _path(args: argparse.Namespace) -> int:
+    print(models.resolve_model_dir(args.model))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("model", parents=[common], help="download, install, list or locate the speech model",
+                       description="Manage the Vosk speech model. Looked for in: --model DIR, "
+                                   f"${models.ENV_VAR}, ./models/, then {models.user_models_dir()}.")
+    msub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+
+    d = msub.add_parser("download", parents=[common], help="download the small English model (internet)")
+    d.add_argument("--url", default=models.DEFAULT_MODEL_URL, help="model zip to download (default: %(default)s)")
+    d.add_argument("--sha256", metavar="HEX", help="expected sha256 of the zip (known for the default URL)")
+    d.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="network timeout (default: %(default)s)")
+    _install_options(d)
+    d.set_defaults(func=_download)
+
+    i = msub.add_parser("install", parents=[common], help="install a model from a zip, AAR or folder")
+    i.add_argument("source", metavar="FILE|DIR", help="model zip, Android AAR (e.g. vosk-model-en-0.3.45.aar) "
+                                                     "or unpacked model folder")
+    _install_options(i)
+    i.set_defaults(func=_install)
+
+    ls = msub.add_parser("list", parents=[common], help="list installed models; * marks the one in use")
+    ls.add_argument("--verify", action="store_true", help="also check every file's sha256 (slower)")
+    ls.add_argument("--model", metavar="DIR", help="model directory to mark as in use")
+    ls.set_defaults(func=_list)
+
+    pa = msub.add_parser("path", parents=[common], help="print the model directory in use (exit 1 if none)")
+    pa.add_argument("--model", metavar="DIR", help="check this model directory instead")
+    pa.set_defaults(func=_path)
+
+
+def _install_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", help="folder name to install as (default: from the archive or folder)")
+    p.add_argument("--dest", metavar="DIR", help="directory to install into (default: the per-user data dir)")
+    p.add_argument("--force", action="store_true", help="replace a complete model of the same name")

@@ -248,19 +248,21 @@ def build_intents(article: Article, sentences_per_answer: int = 2) -> IntentSet:
         heading_stems = {s for s in normalize(heading, lexicon) if s not in _STOP_STEMS}
         cues: dict[Phrase, float] = {}
         for s in set(stems) - _STOP_STEMS:
-            cues[(s,)] = round(1.0 + 3.0 * math.log(n / df[s]) / math.log(n + 1), 2)
+            cues[(s,)] = round(2.0 + 3.0 * math.log(n / df[s]) / math.log(n + 1), 2)
         for s in heading_stems - title_stems:
-            cues[(s,)] = max(cues.get((s,), 0.0), 2.5)
+            cues[(s,)] = max(cues.get((s,), 0.0), 3.5)
         answer = " ".join(following[:sentences_per_answer])
         rest = following[sentences_per_answer:]
         more = tuple(" ".join(rest[i:i + sentences_per_answer])
                      for i in range(0, len(rest), sentences_per_answer))
         name = _slug(heading) if heading != article.title else "overview"
-        intents.append(Intent(name=name, label=heading.lower() if heading != article.title else "the overview",
+        intents.append(Intent(name=name, label=heading.lower() if heading != article.title else "the basics",
                               cues=cues, needs=frozenset(), examples=(frozenset(stems) - _STOP_STEMS,),
                               answer=answer, more=more))
     meta, meta_words = _load_meta(lexicon)
-    subject = frozenset((s,) for s in title_stems)
+    # the subject: what the title and the headings name
+    subject = frozenset((s,) for sec in article.sections for s in normalize(sec.heading, lexicon)
+                        if s not in _STOP_STEMS)
     # Labels for help: one per section, in article order.
     return IntentSet(intents=tuple(intents + meta), lexicon=lexicon, subject=subject,
                      subject_name=article.title.lower(),

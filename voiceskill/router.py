@@ -23,7 +23,7 @@ from pathlib import Path
 from voiceskill.article import Article, load_article
 from voiceskill.intents import (STOPWORDS, Intent, IntentSet, Phrase, build_intents, builtin_intents_path,
                                 intents_path_for, load_intents, section_labels)
-from voiceskill.text import UNK, stem, words
+from voiceskill.text import FILLERS, UNK, stem, words
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ class Reply:
     confidence: float
     scores: tuple[tuple[str, float], ...] = ()
     """The best few (intent, score) pairs, for logs and tuning."""
+    topic_hint: str | None = None
+    """For a meta command, the article intent also named confidently ("tell me more about water")."""
 
     def as_dict(self) -> dict[str, object]:
         return {"input": self.input, "intent": self.intent, "answer": self.answer,
@@ -239,7 +241,6 @@ class Router:
         stems: list[str] = []
         out_conf: list[float] = []
         unheard = 0
-        from voiceskill.text import FILLERS
         for word, conf in zip(raw, confs):
             if word in FILLERS:
                 continue
@@ -331,4 +332,9 @@ class Router:
         conf = self.confidence(score)
         if conf < self.config.min_confidence:
             return Reply(text, None, self._fallback, conf, top)
-        return Reply(text, intent.name, "" if intent.meta else intent.answer, conf, top)
+        hint = None
+        if intent.meta:
+            topics = [(s, i) for s, i in scored if not i.meta]
+            if topics and self.confidence(topics[0][0]) >= self.config.min_confidence:
+                hint = topics[0][1].name
+        return Reply(text, intent.name, "" if intent.meta else intent.answer, conf, top, hint)

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Routing speed: median and p95 time to route one question after start-up.
+
+Usage: python benchmarks/router_bench.py [--rounds N]
+Routes every development question and every question of tests/data/paraphrases.tsv
+(including off-topic ones, and ASR-style variants with word confidences) N times each,
+timing each call with perf_counter_ns, and prints start-up (load) time and per-call figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from voiceskill.router import Router  # noqa: E402
+
+
+def load_questions() -> list[str]:
+    out = []
+    for path in (REPO.parent / "shared" / "eval" / "questions.tsv", REPO / "tests" / "data" / "paraphrases.tsv"):
+        if path.exists():
+            out += [line.split("\t")[1] for line in path.read_text().splitlines()
+                    if line.strip() and not line.startswith("#")]
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=50)
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    router = Router.load()
+    load_ms = (time.perf_counter() - t0) * 1000
+    questions = load_questions()
+    with_conf = [(q, [0.8] * len(q.split())) for q in questions]
+    times: list[float] = []
+    for _ in range(args.rounds):
+        for q, conf in with_conf:
+            t = time.perf_counter_ns()
+            router.route(q)
+            times.append((time.perf_counter_ns() - t) / 1e6)
+            t = time.perf_counter_ns()
+            router.route(q, conf)
+            times.append((time.perf_counter_ns() - t) / 1e6)
+    times.sort()
+    print(f"router load (article + intents + indexes): {load_ms:.1f} ms")
+    print(f"questions: {len(questions)} x 2 variants x {args.rounds} rounds = {len(times)} calls")
+    print(f"route time: median {statistics.median(times):.3f} ms, p95 {times[int(len(times) * 0.95)]:.3f} ms, "
+          f"max {times[-1]:.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

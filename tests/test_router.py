@@ -1,0 +1,176 @@
+"""Router and dialog: the development set in full, our own paraphrase set, and unit behaviour."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from evalsets import OWN, conversations, judge, questions, states_a_fact
+from voiceskill.article import load_article
+from voiceskill.dialog import Dialog
+from voiceskill.errors import IntentsError
+from voiceskill.intents import builtin_intents_path
+from voiceskill.router import Router, RouterConfig
+from voiceskill.text import words
+
+
+@pytest.fixture(scope="module")
+def router() -> Router:
+    return Router.load()
+
+
+@pytest.mark.parametrize("topic,question", questions())
+def test_development_questions(router: Router, topic: str, question: str) -> None:
+    reply = Dialog(router).handle(question)
+    assert judge(topic, reply.intent, reply.answer), (reply.intent, reply.answer, reply.scores)
+    assert 0.0 <= reply.confidence <= 1.0
+
+
+def test_own_paraphrase_set_generalizes(router: Router) -> None:
+    """Our own phrasings (tests/data/paraphrases.tsv): the held-out targets, in-domain and off-topic."""
+    rows = questions(OWN / "paraphrases.tsv")
+    in_domain = [(t, q) for t, q in rows if t != "fallback"]
+    off_topic = [(t, q) for t, q in rows if t == "fallback"]
+    wrong = [(t, q, r.intent) for t, q in in_domain
+             if not judge(t, (r := router.route(q)).intent, r.answer)]
+    leaked = [(q, r.intent) for _, q in off_topic if states_a_fact((r := router.route(q)).answer)]
+    assert len(wrong) <= 0.05 * len(in_domain), wrong
+    assert len(leaked) <= len(off_topic) / 12, leaked
+
+
+@pytest.mark.parametrize("conv", conversations(), ids=lambda c: " / ".join(c.turns))
+def test_development_conversations(router: Router, conv) -> None:
+    dialog = Dialog(router)
+    said: list[str] = []
+    for turn, expect in zip(conv.turns, conv.expect):
+        reply = dialog.handle(turn)
+        if expect == "repeat":
+            assert reply.intent == "repeat" and reply.answer == said[-1]
+        elif expect == "more":
+            assert reply.intent == "more" and reply.answer and reply.answer not in said
+            assert _is_article_text(router, reply.answer), reply.answer
+        elif expect == "stop":
+            assert reply.intent == "stop" and reply.answer == ""
+        elif expect == "help":
+            assert reply.intent == "help" and "ask" in reply.answer.lower()
+            assert not states_a_fact(reply.answer)
+        else:
+            assert judge(expect, reply.intent, reply.answer), (turn, reply)
+        said.append(reply.answer)
+
+
+def _is_article_text(router: Router, text: str) -> bool:
+    article = " ".join(" ".join(words(s.text)) for s in router.article.sentences)
+    return all(" ".join(words(p)) in article for p in re.split(r"(?<=[.!?])\s+", text) if p)
+
+
+def test_every_answer_is_article_text(router: Router) -> None:
+    for intent in router.intents.topics:
+        for text in (intent.answer, *intent.more):
+            assert _is_article_text(router, text), (intent.name, text)
+
+
+def test_fallback_and_help_state_no_fact(router: Router) -> None:
+    assert not states_a_fact(router.fallback)
+    assert not states_a_fact(router.help())
+    assert "can't answer" in router.fallback
+
+
+def test_no_development_question_is_in_the_intents_data() -> None:
+    data = " ".join(words(builtin_intents_path("glute-cramps.intents.toml").read_text()))
+    for _, question in questions():
+        assert " ".join(words(question)) not in data, question
+
+
+@pytest.mark.parametrize("text,intent", [
+    ("um uh why do my uh glutes keep cramping", "causes"),            # fillers
+    ("why does my butt cramp", "causes"),                              # slang
+    ("my bum keeps cramping why", "causes"),
+    ("how much water shud i drink a day", "water"),                    # misspelling
+    ("how much watter should i drink each day", "water"),
+    ("what about magnesum", "nutrients"),
+    ("WHAT IS A CRAMP???", "what_is"),                                 # case and punctuation
+    ("is 64 ounces enough", "water"),                                  # digits
+    ("say that again", "repeat"), ("could you repeat that please", "repeat"),
+    ("tell me more", "more"), ("go on", "more"), ("what else", "more"),
+    ("stop", "stop"), ("never mind", "stop"), ("cancel", "stop"),
+    ("what can i ask", "help"), ("help", "help"),
+    ("how do i stop my glutes cramping", "prevent"),                   # "stop" inside a question
+])
+def test_phrasings(router: Router, text: str, intent: str) -> None:
+    assert router.route(text).intent == intent, router.route(text).scores
+
+
+def test_unheard_words_lower_confidence(router: Router) -> None:
+    text = "why do my glutes keep cramping"
+    sure = router.route(text, [1.0] * 6)
+    unsure = router.route(text, [0.9, 0.9, 0.9, 0.2, 0.2, 0.2])
+    assert unsure.confidence < sure.confidence
+    garbled = router.route("[unk] [unk] the [unk] [unk] [unk]")
+    assert garbled.intent is None and not states_a_fact(garbled.answer)
+
+
+def test_threshold_is_a_setting() -> None:
+    strict = Router.load(config=RouterConfig(min_confidence=0.99))
+    assert strict.route("why do my glutes cramp").intent is None
+
+
+def test_dialog_more_until_exhausted_and_stop_keeps_last(router: Router) -> None:
+    dialog = Dialog(router)
+    first = dialog.handle("how much water should i drink").answer
+    more = [dialog.handle("tell me more").answer for _ in range(4)]
+    assert more[0] != first and "all the article says" in more[-1]
+    assert dialog.handle("stop").answer == ""
+    assert dialog.handle("say that again").answer == more[-1]
+
+
+def test_more_and_repeat_with_nothing_said(router: Router) -> None:
+    assert not states_a_fact(Dialog(router).handle("tell me more").answer)
+    assert not states_a_fact(Dialog(router).handle("say that again").answer)
+
+
+def test_vocabulary_covers_article_and_commands(router: Router) -> None:
+    vocab = router.vocabulary()
+    for word in ("magnesium", "ounces", "doctor", "repeat", "never", "mind", "butt", "glutes", "why"):
+        assert word in vocab
+
+
+def test_answers_are_finite_and_include_fallback(router: Router) -> None:
+    answers = router.answers()
+    assert router.fallback in answers and len(answers) == len(set(answers))
+
+
+def test_any_article_without_intents(tmp_path: Path) -> None:
+    article = tmp_path / "kettlebells.txt"
+    article.write_text(
+        "Kettlebell Safety\n\n by A. Writer\n\nKettlebells are cast iron weights with a handle.\n\n"
+        "Grip\n\nHold the handle with a loose hook grip. Chalk keeps your hands dry.\n\n"
+        "Read More: Ten Kettlebell Moves\n\nBreathing\n\nBreathe out as you swing the bell up. "
+        "Never hold your breath during a heavy set.\n\nWrite a response")
+    router = Router.load(article)
+    assert router.route("how should i grip the handle").answer.startswith("Hold the handle")
+    assert "Breathe out" in router.route("when do i breathe out").answer
+    reply = router.route("what is the capital of france")
+    assert reply.intent is None and "kettlebell" in reply.answer.lower()
+    dialog = Dialog(router)
+    dialog.handle("tell me about the grip")
+    assert dialog.handle("tell me more").answer
+
+
+def test_intents_answer_not_in_article_is_rejected(tmp_path: Path) -> None:
+    article = tmp_path / "a.txt"
+    article.write_text("Title\n\nThe only sentence here is about water.\n")
+    (tmp_path / "a.intents.toml").write_text(
+        '[[intent]]\nname = "x"\ncues = { water = 3 }\nanswer = "Drink eight glasses of wine."\n')
+    with pytest.raises(IntentsError, match="not in the article"):
+        Router.load(article)
+
+
+def test_bad_intents_file_is_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[intent]\nname = ")
+    with pytest.raises(IntentsError) as err:
+        Router.load(None, bad)
+    assert "\n" not in str(err.value)

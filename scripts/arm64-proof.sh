@@ -44,17 +44,6 @@ done
 say() { printf '[arm64-proof %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
 declare -A TIMES=()
-step() {  # step NAME FUNCTION: run once, remember with a stamp file; time it
-    local name="$1" fn="$2" t0 t1
-    if [[ -e "$STAMPS/$name" ]]; then say "$name: cached"; return 0; fi
-    say "$name: start"
-    t0=$(date +%s)
-    "$fn"
-    t1=$(date +%s)
-    TIMES[$name]=$((t1 - t0))
-    touch "$STAMPS/$name"
-    say "$name: done in $((t1 - t0)) s"
-}
 always() {  # always NAME FUNCTION: run every time, timed
     local name="$1" fn="$2" t0 t1
     say "$name: start"
@@ -63,6 +52,11 @@ always() {  # always NAME FUNCTION: run every time, timed
     t1=$(date +%s)
     TIMES[$name]=$((t1 - t0))
     say "$name: done in $((t1 - t0)) s"
+}
+step() {  # step NAME FUNCTION: run once, remembered with a stamp file
+    if [[ -e "$STAMPS/$1" ]]; then say "$1: cached"; return 0; fi
+    always "$1" "$2"
+    touch "$STAMPS/$1"
 }
 
 [[ $(id -u) -eq 0 ]] || die "needs root (debootstrap, chroot, mount): run with sudo"

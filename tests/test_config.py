@@ -36,6 +36,8 @@ class SpeakerStandIn:
 @dataclass(frozen=True)
 class TriggerStandIn:
     kind: Literal["keyboard", "evdev", "gpio"] = "keyboard"
+    """What starts listening:
+    a key, an input device or a GPIO pin."""
     keys: tuple[str, ...] = ("KEY_PLAYPAUSE",)
     grab: bool = False
     device_path: Path | None = None
@@ -157,6 +159,7 @@ def test_field_docs_from_metadata_and_docstring() -> None:
     assert docs["rate_wpm"] == "speaking rate in words per minute."
     assert docs["volume"] == "loudness, 0..1"
     assert docs["device"] == ""
+    assert field_docs(TriggerStandIn)["kind"] == "What starts listening: a key, an input device or a GPIO pin."
 
 
 def uncomment_keys(text: str) -> str:

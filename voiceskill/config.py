@@ -15,12 +15,15 @@ that, from a ``name: text`` line in the dataclass docstring.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import inspect
 import json
 import logging
 import os
 import re
+import textwrap
 import tomllib
 import types
 import typing
@@ -31,6 +34,7 @@ from typing import Any, Literal
 
 from voiceskill.errors import ConfigError
 from voiceskill.recognizer import RecognizerConfig
+from voiceskill.router import RouterConfig
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,7 @@ class AppConfig:
 
     general: GeneralConfig = field(default_factory=GeneralConfig)
     recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
+    router: RouterConfig = field(default_factory=RouterConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
 
 
@@ -132,8 +137,25 @@ def field_docs(cls: type) -> dict[str, str]:
             from_doc[current] += " " + line
         else:
             current = ""
+    from_doc.update(_attribute_docstrings(cls))
     return {f.name: str(f.metadata.get("doc") or from_doc.get(f.name, "")).strip()
             for f in dataclasses.fields(cls) if f.init}
+
+
+def _attribute_docstrings(cls: type) -> dict[str, str]:
+    """Docs written as a string literal right after the field (``x: int = 1`` then ``\"\"\"doc\"\"\"``)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for node, after in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
@@ -450,8 +472,6 @@ def _plain(text: str) -> str:
 
 
 def _comment(text: str, width: int = 92) -> list[str]:
-    import textwrap
-
     return ["# " + line for line in textwrap.wrap(text, width - 2)] or ["#"]
 
 

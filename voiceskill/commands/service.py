@@ -1,0 +1,108 @@
+"""``voiceskill service install|uninstall|status``: run the coach as a systemd service."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+from collections.abc import Mapping
+from pathlib import Path
+
+from voiceskill import service
+from voiceskill.config import load_config
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("service", parents=[common], help="run the coach at boot as a systemd service",
+                       description="Install, remove or inspect the voiceskill systemd service. "
+                                   "A system unit (default, needs sudo) runs as your account; "
+                                   "--user installs into your own service manager (best for "
+                                   "Bluetooth headsets; needs `loginctl enable-linger` to start at boot).")
+    actions = p.add_subparsers(dest="service_action", metavar="ACTION", required=True)
+
+    def scope(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--user", action="store_true",
+                            help="a user unit (systemctl --user) instead of a system unit")
+
+    inst = actions.add_parser("install", parents=[common], help="write, enable and start the unit")
+    scope(inst)
+    inst.add_argument("--print", action="store_true", dest="print_only",
+                      help="print the unit instead of installing it")
+    inst.add_argument("--config", type=Path, metavar="FILE", help="config file for the service")
+    inst.add_argument("--no-start", action="store_true", help="enable only; start at next boot")
+    inst.add_argument("--run-as", metavar="USER",
+                      help="account of a system unit (default: the user who ran sudo)")
+    inst.set_defaults(func=_install)
+
+    rm = actions.add_parser("uninstall", parents=[common], help="stop, disable and remove the unit")
+    scope(rm)
+    rm.set_defaults(func=_uninstall)
+
+    st = actions.add_parser("status", parents=[common], help="is the service running? (systemctl status)")
+    scope(st)
+    st.set_defaults(func=_status)
+
+
+def build_spec(args: argparse.Namespace, env: Mapping[str, str], euid: int) -> service.UnitSpec:
+    """The unit for these arguments: who runs it, which config, which directories and devices."""
+    exec_path = service.console_script()
+    config_file = args.config.expanduser().absolute() if args.config else None
+    if args.user:
+        run_as = service.invoking_user(env, euid)
+        home = Path(env.get("HOME") or Path.home())
+        config_env: Mapping[str, str] = env
+    else:
+        run_as = args.run_as or service.invoking_user(env, euid)
+        if not run_as or run_as == "root":
+            raise service.ServiceError("the service must not run as root: run `sudo voiceskill service "
+                                       "install` from your own account, or pass --run-as USER")
+        try:
+            account = pwd.getpwnam(run_as)
+        except KeyError:
+            raise service.ServiceError(f"no such user {run_as!r}: pass --run-as USER") from None
+        home = Path(account.pw_dir)
+        # The service reads the account's own config file, not root's (sudo keeps root's HOME).
+        config_env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    config, _ = load_config(config_file, config_env, {})
+    trigger = getattr(config, "trigger", None)
+    common = dict(exec_path=exec_path, config=config_file,
+                  writable=service.writable_dirs(home, config.general.record_dir),
+                  gpio=getattr(trigger, "kind", "") == "gpio",
+                  restart_s=config.service.restart_s, stop_timeout_s=config.service.stop_timeout_s)
+    if args.user:
+        return service.UnitSpec(user_unit=True, run_as=run_as, **common)
+    return service.UnitSpec(run_as=run_as, groups=service.existing_groups(),
+                            runtime_dir=Path(f"/run/user/{pwd.getpwnam(run_as).pw_uid}"), **common)
+
+
+def _install(args: argparse.Namespace) -> int:
+    euid = os.geteuid()
+    if not args.print_only:
+        service.check_privileges(args.user, euid, "installing")
+    spec = build_spec(args, os.environ, euid)
+    if args.print_only:
+        print(service.render_unit(spec), end="")
+        return 0
+    path = service.install(spec, service.unit_dir(args.user, os.environ), service.run_command,
+                           start=not args.no_start)
+    scope = "--user " if args.user else ""
+    print(f"installed {path} ({'enabled' if args.no_start else 'enabled and started'})")
+    print(f"logs: journalctl {scope}-u voiceskill -f    status: voiceskill service status {scope}".rstrip())
+    if not service.lingering(spec.run_as):
+        why = ("so the user unit starts at boot" if args.user
+               else "so your sound server (PipeWire/PulseAudio) runs without a login")
+        print(f"note: run `sudo loginctl enable-linger {spec.run_as}` {why}")
+    return 0
+
+
+def _uninstall(args: argparse.Namespace) -> int:
+    service.check_privileges(args.user, os.geteuid(), "removing")
+    path = service.uninstall(args.user, service.unit_dir(args.user, os.environ), service.run_command)
+    print(f"removed {path}" if path else "no voiceskill unit was installed")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    active, text = service.status(args.user, service.run_command)
+    print(text or f"voiceskill.service: {'active' if active else 'not active'}")
+    return 0 if active else 3

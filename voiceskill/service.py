@@ -1,0 +1,287 @@
+"""A systemd unit for the coach: render it, install/uninstall it, ask for its status.
+
+The unit runs ``voiceskill run`` at boot, restarts it on failure, logs to the journal, stops it
+with SIGTERM, and gives it as little as possible: never root, no network (no IP sockets and,
+for system units, its own empty network namespace), a read-only file system except its own
+cache/data directories, no capabilities, only the sound, input (and GPIO) devices.
+
+Two flavours:
+
+* **system unit** (``/etc/systemd/system/voiceskill.service``, installed with sudo) runs as the
+  invoking user (``User=``, from ``SUDO_USER``) with the ``audio``/``input``/``gpio`` groups; it
+  reaches that user's PipeWire/PulseAudio through ``XDG_RUNTIME_DIR`` (needs lingering for a
+  sound server to run without a login: ``loginctl enable-linger USER``).
+* **user unit** (``~/.config/systemd/user/voiceskill.service``, ``--user``) runs in the user's own
+  service manager next to PipeWire/PulseAudio, which is what a Bluetooth headset needs; it starts
+  at boot only with lingering enabled. Options that need the system manager (device cgroup,
+  mount namespaces, groups) are left out of user units.
+
+Every ``systemctl`` call goes through a :data:`Runner` so tests never touch the host's systemd.
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from voiceskill.errors import VoiceskillError
+
+log = logging.getLogger(__name__)
+
+UNIT_NAME = "voiceskill.service"
+SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
+LINGER_DIR = Path("/var/lib/systemd/linger")
+SERVICE_GROUPS = ("audio", "input", "gpio")
+"""Supplementary groups of a system unit (those that exist on the machine)."""
+
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+"""Runs a command (``["systemctl", ...]``) and returns its completed process (never raises)."""
+
+
+class ServiceError(VoiceskillError):
+    """The service cannot be installed, removed or queried."""
+
+
+def run_command(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """The real :data:`Runner`."""
+    try:
+        return subprocess.run(list(cmd), capture_output=True, text=True, check=False, timeout=120)
+    except FileNotFoundError:
+        raise ServiceError(f"{cmd[0]} not found: this needs systemd (sudo apt install systemd)") from None
+    except subprocess.TimeoutExpired:
+        raise ServiceError(f"`{' '.join(cmd)}` did not finish in 120 s; check `systemctl status`") from None
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """Everything the unit text depends on.
+
+    exec_path: the absolute path of the ``voiceskill`` console script.
+    user_unit: True = a unit for the user's own service manager (``systemctl --user``).
+    run_as: the account of a system unit (``User=``); ignored for user units.
+    config: the config file passed as ``--config`` (None = the account's default file).
+    writable: directories the coach may write (cache, data, record dir); missing ones are skipped.
+    groups: supplementary groups of a system unit.
+    runtime_dir: ``XDG_RUNTIME_DIR`` of ``run_as`` (its sound server lives there); system units only.
+    gpio: allow the GPIO character devices (the trigger is a GPIO button).
+    restart_s: ``RestartSec=``, seconds.
+    stop_timeout_s: ``TimeoutStopSec=``, seconds.
+    """
+
+    exec_path: Path
+    user_unit: bool = False
+    run_as: str = ""
+    config: Path | None = None
+    writable: tuple[Path, ...] = ()
+    groups: tuple[str, ...] = ()
+    runtime_dir: Path | None = None
+    gpio: bool = False
+    restart_s: int = 5
+    stop_timeout_s: int = 15
+
+
+def _quote(arg: str) -> str:
+    """One ExecStart= argument, quoted for systemd (and ``%`` escaped from specifier expansion)."""
+    arg = arg.replace("%", "%%")
+    if arg and not any(c in arg for c in ' \t"\'\\;$'):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _path_value(path: Path) -> str:
+    return str(path).replace("%", "%%").replace(" ", "\\x20")
+
+
+def render_unit(spec: UnitSpec) -> str:
+    """The unit file text."""
+    if not spec.exec_path.is_absolute():
+        raise ValueError(f"ExecStart needs an absolute path, got {spec.exec_path}")
+    system = not spec.user_unit
+    if system and (not spec.run_as or spec.run_as == "root"):
+        raise ValueError("a system unit must run as an ordinary user (User=), not root")
+    argv = [str(spec.exec_path), "run"] + (["--config", str(spec.config)] if spec.config else [])
+    after = ("sound.target bluetooth.target" if system else
+             "pipewire.service pipewire-pulse.service wireplumber.service pulseaudio.service")
+    unit = ["[Unit]",
+            "Description=voiceskill offline voice coach",
+            f"After={after}",
+            "StartLimitIntervalSec=300",
+            "StartLimitBurst=10"]
+    service = ["[Service]", "Type=simple"]
+    if system:
+        service.append(f"User={spec.run_as}")
+        if spec.groups:
+            service.append(f"SupplementaryGroups={' '.join(spec.groups)}")
+    service += [f"ExecStart={' '.join(_quote(a) for a in argv)}",
+                "Environment=PYTHONUNBUFFERED=1"]
+    if system and spec.runtime_dir is not None:
+        service.append(f"Environment=XDG_RUNTIME_DIR={_path_value(spec.runtime_dir)}")
+    service += ["Restart=on-failure",
+                f"RestartSec={spec.restart_s}",
+                "KillSignal=SIGTERM",
+                "KillMode=mixed",
+                f"TimeoutStopSec={spec.stop_timeout_s}",
+                "StandardOutput=journal",
+                "StandardError=journal",
+                "SyslogIdentifier=voiceskill",
+                "# Least privilege: no network, no privileges, nothing writable but its own dirs.",
+                "NoNewPrivileges=yes",
+                "RestrictAddressFamilies=AF_UNIX AF_NETLINK",
+                "RestrictSUIDSGID=yes",
+                "RestrictNamespaces=yes",
+                "LockPersonality=yes",
+                "SystemCallArchitectures=native",
+                "UMask=0077"]
+    if system:
+        service += ["PrivateNetwork=yes",
+                    "CapabilityBoundingSet=",
+                    "AmbientCapabilities=",
+                    "ProtectSystem=strict",
+                    "ProtectHome=read-only",
+                    "PrivateTmp=yes",
+                    "ProtectKernelTunables=yes",
+                    "ProtectKernelModules=yes",
+                    "ProtectKernelLogs=yes",
+                    "ProtectControlGroups=yes",
+                    "ProtectClock=yes",
+                    "ProtectHostname=yes",
+                    "# It must still reach the sound cards, input devices (push-to-talk), GPIO.",
+                    "PrivateDevices=no",
+                    "DevicePolicy=closed",
+                    "DeviceAllow=char-alsa rw",
+                    "DeviceAllow=char-input r"]
+        if spec.gpio:
+            service += ["DeviceAllow=char-gpiochip rw", "DeviceAllow=/dev/gpiomem rw"]
+        if spec.writable:
+            service.append("ReadWritePaths=" + " ".join("-" + _path_value(p) for p in spec.writable))
+    install = ["[Install]", f"WantedBy={'multi-user.target' if system else 'default.target'}"]
+    header = ["# Generated by `voiceskill service install` (see `voiceskill service install --print`)."]
+    return "\n".join(header + unit + [""] + service + [""] + install) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Finding the pieces
+
+
+def console_script(executable: str = sys.executable, which: Callable[[str], str | None] = shutil.which) -> Path:
+    """The absolute path of the installed ``voiceskill`` script: next to the running Python first."""
+    beside = Path(executable).parent / "voiceskill"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside.absolute()
+    found = which("voiceskill")
+    if found:
+        return Path(found).absolute()
+    raise ServiceError(f"the voiceskill command is not installed next to {executable} or on PATH: "
+                       f"`pip install .` (in a venv) first, then run this with that venv's voiceskill")
+
+
+def invoking_user(env: Mapping[str, str], euid: int) -> str:
+    """The person behind this command: SUDO_USER under sudo, else the current account."""
+    name = env.get("SUDO_USER", "") if euid == 0 else ""
+    if name:
+        return name
+    try:
+        return pwd.getpwuid(euid).pw_name
+    except KeyError:
+        return env.get("USER", "")
+
+
+def existing_groups(names: Sequence[str] = SERVICE_GROUPS) -> tuple[str, ...]:
+    found = []
+    for name in names:
+        try:
+            grp.getgrnam(name)
+        except KeyError:
+            continue
+        found.append(name)
+    return tuple(found)
+
+
+def unit_dir(user_unit: bool, env: Mapping[str, str]) -> Path:
+    """Where the unit file goes: /etc/systemd/system, or $XDG_CONFIG_HOME/systemd/user."""
+    if not user_unit:
+        return SYSTEM_UNIT_DIR
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path(env.get("HOME") or Path.home()) / ".config"
+    return base / "systemd" / "user"
+
+
+def writable_dirs(home: Path, record_dir: Path | None = None) -> tuple[Path, ...]:
+    """The coach's own cache and data directories under ``home`` (plus the record dir)."""
+    dirs = [home / ".cache" / "voiceskill", home / ".local" / "share" / "voiceskill"]
+    if record_dir is not None:
+        dirs.append(record_dir)
+    return tuple(dirs)
+
+
+# --------------------------------------------------------------------------------------------
+# systemctl
+
+
+def _systemctl(runner: Runner, user_unit: bool, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = ["systemctl", *(["--user"] if user_unit else []), *args]
+    done = runner(cmd)
+    if check and done.returncode != 0:
+        why = (done.stderr or done.stdout or "").strip().splitlines()
+        raise ServiceError(f"`{' '.join(cmd)}` failed: {why[-1] if why else f'exit {done.returncode}'}"
+                           f"; see `journalctl {'--user ' if user_unit else ''}-u voiceskill`")
+    return done
+
+
+def install(spec: UnitSpec, directory: Path, runner: Runner, *, start: bool = True) -> Path:
+    """Write the unit, reload systemd, enable it (and start it now unless ``start`` is False)."""
+    path = directory / UNIT_NAME
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{UNIT_NAME}.tmp")
+        tmp.write_text(render_unit(spec), encoding="utf-8")
+        tmp.chmod(0o644)
+        tmp.replace(path)
+    except PermissionError:
+        raise ServiceError(f"cannot write {path}: use --user or sudo") from None
+    except OSError as exc:
+        raise ServiceError(f"cannot write {path} ({exc.strerror}); check the directory") from None
+    log.info("wrote %s", path)
+    _systemctl(runner, spec.user_unit, "daemon-reload")
+    _systemctl(runner, spec.user_unit, "enable", *(["--now"] if start else []), UNIT_NAME)
+    return path
+
+
+def uninstall(user_unit: bool, directory: Path, runner: Runner) -> Path | None:
+    """Stop and disable the service and delete its unit; returns the removed path (None if absent)."""
+    path = directory / UNIT_NAME
+    _systemctl(runner, user_unit, "disable", "--now", UNIT_NAME, check=False)
+    if not path.exists():
+        return None
+    try:
+        path.unlink()
+    except PermissionError:
+        raise ServiceError(f"cannot remove {path}: use --user or sudo") from None
+    _systemctl(runner, user_unit, "daemon-reload")
+    return path
+
+
+def status(user_unit: bool, runner: Runner) -> tuple[bool, str]:
+    """(active?, the text of ``systemctl status``)."""
+    active = _systemctl(runner, user_unit, "is-active", "--quiet", UNIT_NAME, check=False).returncode == 0
+    text = _systemctl(runner, user_unit, "status", "--no-pager", "--lines=10", UNIT_NAME, check=False)
+    return active, (text.stdout or text.stderr or "").rstrip()
+
+
+def check_privileges(user_unit: bool, euid: int, action: str) -> None:
+    """System units live in /etc and are managed by the system manager: that needs root."""
+    if not user_unit and euid != 0:
+        raise ServiceError(f"{action} a system unit needs root: use --user or sudo")
+
+
+def lingering(user: str, linger_dir: Path = LINGER_DIR) -> bool:
+    """True when ``user``'s service manager (and its user units) runs without a login."""
+    return (linger_dir / user).exists()

@@ -143,3 +143,14 @@ def dev_audio() -> list[AudioRow]:
 def topics() -> dict[str, re.Pattern[str] | None]:
     require(TOPICS.exists(), f"the shared eval topics at {TOPICS}")
     return load_topics()
+
+
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(word edit distance, reference length): sum both over a set for its word error rate."""
+    ref, hyp = reference.split(), hypothesis.split()
+    row = list(range(len(hyp) + 1))
+    for i in range(1, len(ref) + 1):
+        diag, row[0] = row[0], i
+        for j in range(1, len(hyp) + 1):
+            diag, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diag + (ref[i - 1] != hyp[j - 1]))
+    return row[len(hyp)], len(ref)

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 UNK = "[unk]"
 """The token Vosk emits in grammar mode for speech outside the grammar."""
 
-_FIX = "run `voiceskill model download` (or `voiceskill model install DIR`), or pass --model DIR"
+_FIX = "run `voiceskill model download` (internet) or `voiceskill model install FILE`, or pass --model DIR"
 
 
 @dataclass(frozen=True)
@@ -276,20 +276,37 @@ def spell_number(n: int) -> list[str]:
     return []
 
 
+def _grammar_tokens(raw: str, lexicon: frozenset[str]) -> list[str]:
+    """Lower-case words of ``raw`` the model can say: numbers spelled out, the rest dropped."""
+    out: list[str] = []
+    for token in re.findall(r"[0-9]+|[a-z']+", raw.lower()):
+        if token.isdigit():
+            candidates = spell_number(int(token)) if len(token) < 7 else []
+        else:
+            candidates = _WORD_RE.findall(token)
+        out.extend(c for c in candidates if not lexicon or c in lexicon)
+    return out
+
+
 def grammar_words(vocabulary: Iterable[str], lexicon: frozenset[str] = frozenset()) -> list[str]:
-    """The grammar for a vocabulary: lower-case words the model can say, numbers spelled out,
-    anything else dropped, sorted, plus ``[unk]``. With an empty ``lexicon`` only the spelling
-    is checked (Vosk then silently ignores words it lacks)."""
-    out: set[str] = set()
+    """The Vosk grammar for a vocabulary, cheap to build.
+
+    Each single-word entry becomes a grammar word; an entry with several words (a phrasing such
+    as "how much water should i drink") becomes a phrase, which Vosk turns into word-pair
+    statistics that favour those sequences while every grammar word stays possible. Words are
+    lower-cased, numbers spelled out ("64" -> "sixty four"), and anything the model cannot say
+    dropped: not alphabetic, or (when ``lexicon`` is given) missing from the model's word list.
+    Sorted, phrases first, ``[unk]`` last.
+    """
+    words: set[str] = set()
+    phrases: set[str] = set()
     for raw in vocabulary:
-        for token in re.findall(r"[0-9]+|[a-z']+", raw.lower()):
-            if token.isdigit():
-                candidates = spell_number(int(token)) if len(token) < 7 else []
-            else:
-                candidates = _WORD_RE.findall(token)
-            out.update(c for c in candidates if not lexicon or c in lexicon)
-    out.discard(UNK)
-    return sorted(out) + [UNK]
+        tokens = _grammar_tokens(raw, lexicon)
+        words.update(tokens)
+        if len(raw.split()) > 1 and len(tokens) > 1:
+            phrases.add(" ".join(tokens))
+    words.discard(UNK)
+    return sorted(phrases) + sorted(words) + [UNK]
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,7 +378,12 @@ class VoskRecognizer:
 
 
 def join(parts: Iterable[Transcript]) -> Transcript:
-    """One final transcript from several consecutive finals (a file with pauses in it)."""
+    """One final transcript from several consecutive finals (a file with pauses in it).
+
+    A single utterance is returned as it is (keeping its alternatives)."""
+    parts = [p for p in parts if p.text]
+    if len(parts) == 1:
+        return parts[0]
     words: list[Word] = []
     texts: list[str] = []
     for part in parts:

@@ -1,0 +1,147 @@
+"""``voiceskill listen`` (spoken questions in WAV files -> answers) and ``voiceskill transcribe``
+(WAV files -> the words heard).
+
+Each file is one independent question. The speech model is loaded once for the whole batch. A
+bad file (missing, not audio, empty, silent) gets a one-line error on stderr (and, with
+``--json``, a ``{"input", "error"}`` line on stdout); the batch goes on and the exit code is 1
+at the end if any file failed.
+
+``listen`` listens in grammar mode by default (only the router's words plus ``[unk]``);
+``--open-vocab`` uses the model's full vocabulary. ``transcribe`` defaults to open vocabulary,
+because its job is to show what was said, not what the coach can answer; ``--grammar``
+restricts it to the router's words, which shows what ``listen`` hears.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from voiceskill.errors import AudioError
+from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, recognize_pcm
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("listen", parents=[common],
+                       help="answer spoken questions recorded in WAV files (one question per file)",
+                       description="Answer spoken questions recorded in WAV files: each file is one "
+                                   "question; prints the transcript and the coach's answer.")
+    _model_options(p)
+    p.add_argument("--article", type=Path, metavar="FILE", help="article to answer from "
+                   "(default: the built-in glute-cramps article)")
+    p.add_argument("--intents", type=Path, metavar="FILE", help="intents file (default: the one beside "
+                   "the article)")
+    p.add_argument("--open-vocab", action="store_true",
+                   help="recognize any English word instead of only the words the coach knows")
+    p.set_defaults(func=run_listen)
+
+    t = sub.add_parser("transcribe", parents=[common], help="print the words heard in WAV files",
+                       description="Print the words heard in WAV files (open vocabulary by default).")
+    _model_options(t)
+    mode = t.add_mutually_exclusive_group()
+    mode.add_argument("--open-vocab", dest="grammar", action="store_false",
+                      help="recognize any English word (default)")
+    mode.add_argument("--grammar", dest="grammar", action="store_true",
+                      help="only the words the coach knows plus [unk], as `listen` hears them")
+    t.add_argument("--article", type=Path, metavar="FILE", help="with --grammar: article whose words to use")
+    t.add_argument("--intents", type=Path, metavar="FILE", help="with --grammar: intents file")
+    t.set_defaults(func=run_transcribe, grammar=False)
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
+    p.add_argument("--model", type=Path, metavar="DIR", help="Vosk model directory (default: "
+                   "$VOICESKILL_MODEL, ./models, then the user data dir)")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="WAV files, one question each")
+
+
+def _load_model(args: argparse.Namespace) -> SpeechModel:
+    from voiceskill.models import resolve_model_dir
+
+    return SpeechModel(resolve_model_dir(args.model), debug=getattr(args, "debug", False))
+
+
+def grammar_vocabulary(router: object) -> set[str]:
+    """What the recognizer listens for in grammar mode: the router's words, plus its example
+    phrasings when it offers them (``router.phrasings()``); phrasings make noisy speech land on
+    whole likely word sequences (measured in benchmarks/recognizer_bench.py)."""
+    vocabulary = set(router.vocabulary())  # type: ignore[attr-defined]
+    phrasings = getattr(router, "phrasings", None)
+    if callable(phrasings):
+        vocabulary.update(phrasings())
+    return vocabulary
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _batch(args: argparse.Namespace, handle: Callable[[Path], dict[str, object]],
+           show: Callable[[dict[str, object]], str]) -> int:
+    """Run ``handle`` on every file; report bad files and go on. Returns the exit code."""
+    failed = 0
+    for path in args.files:
+        try:
+            result = handle(path)
+        except AudioError as exc:
+            failed += 1
+            print(f"voiceskill: error: {exc}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"input": str(path), "error": str(exc)}), flush=True)
+            continue
+        print(json.dumps(result) if args.json else show(result), flush=True)
+    return 1 if failed else 0
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    from voiceskill.router import Router
+    from voiceskill.wavio import read_wav
+
+    router = Router.load(args.article, args.intents)
+    config = RecognizerConfig(grammar=not args.open_vocab)
+    with _load_model(args) as model, model.recognizer(config, grammar_vocabulary(router)) as rec:
+
+        def handle(path: Path) -> dict[str, object]:
+            t0 = time.perf_counter()
+            pcm = read_wav(path)
+            t1 = time.perf_counter()
+            rec.reset()
+            heard = recognize_pcm(rec, pcm, config.file_chunk_ms, config.rate_hz)
+            t2 = time.perf_counter()
+            reply = router.route(heard.text, heard.confidences)
+            t3 = time.perf_counter()
+            return {"input": str(path), "transcript": heard.text, "intent": reply.intent,
+                    "answer": reply.answer, "confidence": round(reply.confidence, 3),
+                    "timings_ms": {"read": _ms(t1 - t0), "recognize": _ms(t2 - t1), "route": _ms(t3 - t2)}}
+
+        def show(r: dict[str, object]) -> str:
+            return f"{r['input']}: heard \"{r['transcript']}\" -> {r['intent'] or 'no intent'}\n  {r['answer']}"
+
+        return _batch(args, handle, show)
+
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    from voiceskill.wavio import read_wav
+
+    vocabulary = None
+    if args.grammar:
+        from voiceskill.router import Router
+
+        vocabulary = grammar_vocabulary(Router.load(args.article, args.intents))
+    config = RecognizerConfig(grammar=args.grammar)
+    with _load_model(args) as model, model.recognizer(config, vocabulary) as rec:
+
+        def handle(path: Path) -> dict[str, object]:
+            pcm = read_wav(path)
+            rec.reset()
+            heard: Transcript = recognize_pcm(rec, pcm, config.file_chunk_ms, config.rate_hz)
+            return {"input": str(path), **heard.as_dict()}
+
+        def show(r: dict[str, object]) -> str:
+            return f"{r['input']}: {r['transcript']}"
+
+        return _batch(args, handle, show)

@@ -526,3 +526,27 @@ def test_install_real_aar_and_vosk_loads_it(tmp_path: Path) -> None:
     recognizer = vosk.KaldiRecognizer(model, 16000, '["hello", "[unk]"]')
     recognizer.AcceptWaveform(bytes(3200))
     assert "text" in recognizer.FinalResult()
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_fetch_model_script_is_idempotent(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    require(shutil.which("mvn"), "Maven (apt install maven) to fetch the model AAR")
+    script = Path(__file__).resolve().parent.parent / "scripts" / "fetch-model.sh"
+    env = {**os.environ, "PYTHON": sys.executable, "XDG_DATA_HOME": str(tmp_path / "data"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop(models.ENV_VAR, None)
+    first = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    installed = tmp_path / "data" / "voiceskill" / "models" / f"vosk-model-en-{REAL_AAR_VERSION}"
+    assert first.stdout.splitlines() == [f"fetch-model: installed vosk-model-en-{REAL_AAR_VERSION} at "
+                                         f"{installed} from {tmp_path / 'cache' / 'voiceskill'}"
+                                         f"/vosk-model-en-{REAL_AAR_VERSION}.aar"]
+    verify_model_dir(installed)
+    again = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert again.returncode == 0 and "already installed" in again.stdout
+    assert again.stdout.count("\n") == 1

@@ -372,7 +372,7 @@ def install_model(source: str | Path, *, dest_dir: str | Path | None = None, nam
     if not src.exists():
         raise ModelError(f"{src}: no such file or directory; give a model zip, AAR or folder")
     if not src.is_dir() and not zipfile.is_zipfile(src):
-        raise ModelError(f"{src} is not a zip, AAR or folder; give a Vosk model zip (e.g. "
+        raise ModelError(f"{src} is not a zip, AAR or folder (or it is damaged); give a Vosk model zip (e.g. "
                          f"vosk-model-small-en-us-0.15.zip), an AAR or an unpacked model folder")
     try:
         dest_root.mkdir(parents=True, exist_ok=True)

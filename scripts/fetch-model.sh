@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Make sure the Vosk English model is installed in the per-user data dir
+# (~/.local/share/voiceskill/models/vosk-model-en-0.3.45 on Linux). Used by CI and dev setup.
+#
+# Idempotent: exits 0 at once when a complete model is already there. Otherwise it fetches
+# the model AAR from Maven (com.alphacephei:vosk-model-en) into a cache outside the checkout
+# and installs it with `voiceskill model install` (atomic, checked, with a manifest).
+#
+# Env: PYTHON (default python3), VOICESKILL_MODEL_VERSION (default 0.3.45),
+#      XDG_CACHE_HOME (cache: ${XDG_CACHE_HOME:-$HOME/.cache}/voiceskill).
+# Prints one line saying what it did.
+set -euo pipefail
+
+PYTHON=${PYTHON:-python3}
+version=${VOICESKILL_MODEL_VERSION:-0.3.45}
+name="vosk-model-en-$version"
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/voiceskill"
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"  # works from a checkout without pip install
+
+voiceskill() { "$PYTHON" -m voiceskill -q "$@"; }
+
+dest=$("$PYTHON" -c 'from voiceskill.models import user_models_dir; print(user_models_dir())')
+if voiceskill model path --model "$dest/$name" >/dev/null 2>&1; then
+    echo "fetch-model: $name already installed at $dest/$name"
+    exit 0
+fi
+
+aar="$cache/$name.aar"
+fetch() {
+    command -v mvn >/dev/null || { echo "fetch-model: mvn not found (apt install maven); or run: voiceskill model download" >&2; exit 1; }
+    mkdir -p "$cache"
+    local out
+    if ! out=$(mvn -B -q dependency:copy "-Dartifact=com.alphacephei:vosk-model-en:$version:aar" \
+            "-DoutputDirectory=$cache" 2>&1); then
+        printf '%s\n' "$out" >&2
+        echo "fetch-model: mvn could not fetch com.alphacephei:vosk-model-en:$version; or run: voiceskill model download" >&2
+        exit 1
+    fi
+}
+[[ -s $aar ]] || fetch
+# --force: a model of that name that is there but incomplete is replaced; a complete one
+# was handled above.
+if ! voiceskill model install "$aar" --dest "$dest" --force >/dev/null; then
+    echo "fetch-model: cached $aar did not install; fetching it again" >&2
+    rm -f "$aar"
+    fetch
+    voiceskill model install "$aar" --dest "$dest" --force >/dev/null
+fi
+echo "fetch-model: installed $name at $dest/$name from $aar"

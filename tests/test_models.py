@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import http.server
 import os
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ import pytest
 from conftest import require
 
 from voiceskill import cli, models
+from voiceskill.commands.model import ProgressReporter
 from voiceskill.errors import ModelError
 from voiceskill.models import (MANIFEST_NAME, check_model_dir, download_model, install_model,
                                installed_models, resolve_model_dir, user_models_dir, verify_model_dir)
@@ -362,6 +366,13 @@ class ModelServer(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        if self.path == "/stall.zip":  # headers, then nothing until well past the client's timeout
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(self.payload)))
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(2.0)
+            return
         if self.path not in ("/model.zip", "/cut.zip"):
             self.send_error(404)
             return
@@ -444,6 +455,8 @@ def test_download_errors_are_one_line(tmp_path: Path, server: tuple[str, bytes])
     with pytest.raises(ModelError, match="failed .*voiceskill model install FILE") as info:
         download_model(f"http://127.0.0.1:{port}/model.zip", dest_dir=tmp_path / "dest", timeout_s=5)
     assert "\n" not in str(info.value)
+    with pytest.raises(ModelError, match="stall.zip failed .*timed out.*voiceskill model install FILE"):
+        download_model(f"{base}/stall.zip", dest_dir=tmp_path / "dest", timeout_s=0.3)
     with pytest.raises(ModelError, match="not a sha256"):
         download_model(f"{base}/model.zip", sha256="abc", dest_dir=tmp_path / "dest")
     assert leftovers(tmp_path / "dest") == []
@@ -452,6 +465,30 @@ def test_download_errors_are_one_line(tmp_path: Path, server: tuple[str, bytes])
 def test_default_url_has_pinned_checksum_and_size() -> None:
     assert models.DEFAULT_MODEL_URL.endswith("/vosk-model-small-en-us-0.15.zip")
     assert len(models.DEFAULT_MODEL_SHA256) == 64 and models.DEFAULT_MODEL_SIZE_BYTES > 40_000_000
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_and_log_lines_otherwise(caplog: pytest.LogCaptureFixture) -> None:
+    tty = FakeTerminal()
+    bar = ProgressReporter(tty, label="downloading")
+    for done in (0, 500_000, 1_000_000):
+        bar(done, 1_000_000)
+    bar.close()
+    frames = tty.getvalue().split("\r")[1:]
+    assert frames[-1] == "downloading [##############################] 100% 1.0 MB of 1.0 MB\n"
+    assert "[###############---------------]  50%" in frames[1]
+    pipe = io.StringIO()
+    caplog.set_level(logging.INFO, logger="voiceskill.commands.model")
+    quiet = ProgressReporter(pipe, label="downloading")
+    for done in range(0, 1_000_001, 100_000):
+        quiet(done, 1_000_000)
+    quiet.close()
+    assert pipe.getvalue() == ""
+    assert [r.getMessage() for r in caplog.records] == ["downloading: 0.0 MB of 1.0 MB", "downloading: 1.0 MB of 1.0 MB"]
 
 
 # --- CLI ----------------------------------------------------------------------------------------

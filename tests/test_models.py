@@ -345,6 +345,17 @@ def test_failed_installs_leave_nothing(tmp_path: Path, case: str) -> None:
     assert leftovers(dest) == []
 
 
+def test_leftovers_of_a_killed_install_are_removed_later(tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    old, recent = dest / ".voiceskill-tmp-old", dest / ".voiceskill-tmp-recent.zip"
+    (old / "model").mkdir(parents=True)
+    recent.write_bytes(b"partial")
+    day_ago = time.time() - 24 * 3600
+    os.utime(old, (day_ago, day_ago))
+    install_model(make_model(tmp_path / "m"), dest_dir=dest)
+    assert leftovers(dest) == [recent.name, "m"]  # a recent one may be another install running now
+
+
 def test_interrupted_install_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive = zip_model(make_model(tmp_path / "src"), tmp_path / "m.zip", "m/")
 

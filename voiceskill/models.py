@@ -358,6 +358,20 @@ def _extract_zip(archive: Path, into: Path) -> str:
     return PurePosixPath(root).name if root else archive.stem
 
 
+_STALE_TEMP_S = 6 * 3600
+
+
+def _remove_stale_temps(dest_root: Path) -> None:
+    """Remove temporary files of installs killed hard (SIGKILL, power loss) hours ago."""
+    for path in dest_root.glob(_TMP_PREFIX + "*"):
+        try:
+            if time.time() - path.lstat().st_mtime > _STALE_TEMP_S:
+                log.info("removing leftover %s", path)
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except OSError as exc:
+            log.debug("cannot remove %s: %s", path, exc)
+
+
 def install_model(source: str | Path, *, dest_dir: str | Path | None = None, name: str | None = None,
                   force: bool = False, origin: str | None = None) -> Path:
     """Install a model from a zip, an Android AAR or a folder into ``dest_dir`` (default: the user dir).
@@ -376,6 +390,7 @@ def install_model(source: str | Path, *, dest_dir: str | Path | None = None, nam
                          f"vosk-model-small-en-us-0.15.zip), an AAR or an unpacked model folder")
     try:
         dest_root.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(dest_root)
         tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=dest_root))
     except OSError as exc:
         raise ModelError(f"cannot write to {dest_root} ({exc.strerror or exc}); choose another place with --dest") from exc

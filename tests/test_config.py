@@ -44,6 +44,20 @@ class TriggerStandIn:
 
 
 @dataclass(frozen=True)
+class CheckedStandIn:
+    silence_ms: int = 700
+
+    def __post_init__(self) -> None:
+        if self.silence_ms <= 0:
+            raise ConfigError("endpoint silence_ms must be > 0")
+
+
+@dataclass(frozen=True)
+class CheckedApp:
+    endpoint: CheckedStandIn = field(default_factory=CheckedStandIn)
+
+
+@dataclass(frozen=True)
 class StandInApp:
     speaker: SpeakerStandIn = field(default_factory=SpeakerStandIn)
     trigger: TriggerStandIn = field(default_factory=TriggerStandIn)
@@ -154,6 +168,13 @@ def test_bad_env_and_missing_explicit_file(tmp_path: Path) -> None:
         load(tmp_path / "nope.toml")
 
 
+def test_stage_validation_error_names_where_the_value_came_from(tmp_path: Path) -> None:
+    p = write(tmp_path, "[endpoint]\nsilence_ms = -5\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, {}, {}, schema=CheckedApp)
+    assert str(e.value) == f"[endpoint] endpoint silence_ms must be > 0 (values set in: file:{p}:2)"
+
+
 def test_field_docs_from_metadata_and_docstring() -> None:
     docs = field_docs(SpeakerStandIn)
     assert docs["rate_wpm"] == "speaking rate in words per minute."
@@ -163,7 +184,8 @@ def test_field_docs_from_metadata_and_docstring() -> None:
 
 
 def uncomment_keys(text: str) -> str:
-    return re.sub(r"^# ([a-z_]+ = )", r"\1", text, flags=re.M)
+    """Uncomment every key line (the line after each ``#   type:`` line)."""
+    return re.sub(r"^(#   type: .*\n)# ([a-z_]+ = )", r"\1\2", text, flags=re.M)
 
 
 @pytest.mark.parametrize("schema", [StandInApp, AppConfig])

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from voiceskill.errors import ConfigError
+from voiceskill.audio import MicConfig
+from voiceskill.errors import ConfigError, VoiceskillError
 from voiceskill.recognizer import RecognizerConfig
 from voiceskill.router import RouterConfig
 
@@ -81,6 +82,7 @@ class AppConfig:
     """
 
     general: GeneralConfig = field(default_factory=GeneralConfig)
+    audio: MicConfig = field(default_factory=MicConfig)
     recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
@@ -368,10 +370,9 @@ def load_config(path: Path | None, env: Mapping[str, str], overrides: Mapping[st
     for name, cls in secs.items():
         try:
             built[name] = cls(**values[name])
-        except (TypeError, ValueError) as exc:  # a stage's own __post_init__ validation
+        except (TypeError, ValueError, VoiceskillError) as exc:  # the stage's own validation
             origins = sorted({source[f"{name}.{k}"] for k in values[name]} - {"default"})
-            raise ConfigError(f"[{name}]: {exc} (values from {', '.join(origins) or 'defaults'}); "
-                              f"fix them") from None
+            raise ConfigError(f"[{name}] {exc} (values set in: {', '.join(origins) or 'defaults'})") from None
     return schema(**built), source
 
 

@@ -413,7 +413,7 @@ def run_checks(config: Any, *, level_test: bool = True) -> list[Check]:
         checks.append(check_input_level(input_spec))
     kind = trigger_kind(config)
     trigger = _section(config, "trigger")
-    checks.append(check_input_permission(kind, getattr(trigger, "device", None)))
+    checks.append(check_input_permission(kind, getattr(trigger, "evdev_device", None)))
     checks.append(check_gpio(kind))
     return checks
 

@@ -4,9 +4,10 @@ Every check is a small function returning a :class:`Check`. What a check looks a
 a subprocess runner, an importer, ``/proc/meminfo`` text, the device list, a recorder, ...) is a
 keyword parameter whose default is the real thing, so tests can hand in fakes.
 
-Memory estimate: a Vosk model needs about 2.5 x its size on disk once loaded (the graph and
-acoustic model are expanded in memory; measured 68 MB model -> ~170 MB RSS growth), plus about
-80 MB for Python, numpy, the TTS engine and the audio buffers.
+Memory estimate: model size on disk x 2.5 + 80 MB. Measured (benchmarks/startup_bench.py, x86-64):
+the 71 MB vosk-model-en-0.3.45 grows the RSS by 142 MB when loaded (2.0 x its size) and
+``voiceskill listen`` peaks at 194 MB; the factor 2.5 and the 80 MB for Python, numpy, the TTS
+engine and audio buffers (258 MB for this model) leave a margin for the running coach.
 """
 
 from __future__ import annotations

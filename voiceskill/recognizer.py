@@ -30,11 +30,10 @@ from typing import Protocol
 
 from voiceskill.audio import RATE_HZ, SAMPLE_WIDTH_BYTES
 from voiceskill.errors import ModelError
+from voiceskill.text import UNK, number_words
 
 log = logging.getLogger(__name__)
 
-UNK = "[unk]"
-"""The token Vosk emits in grammar mode for speech outside the grammar."""
 
 _FIX = "run `voiceskill model download` (internet) or `voiceskill model install FILE`, or pass --model DIR"
 
@@ -49,6 +48,9 @@ class RecognizerConfig:
     words: ask Vosk for per-word confidences and times (needed by the router).
     max_alternatives: N-best alternatives per final (0 = none; alternatives carry no word times).
     file_chunk_ms: chunk length used by :func:`recognize_pcm` when feeding a whole buffer, in ms.
+    question_frames: in grammar mode, add common English question openings ("how much",
+        "what should i do", ...) as phrases when all their words are in the vocabulary, so the
+        grammar prefers "how do i" over the equally allowed "how due i".
     """
 
     grammar: bool = True
@@ -56,6 +58,7 @@ class RecognizerConfig:
     words: bool = True
     max_alternatives: int = 0
     file_chunk_ms: int = 200
+    question_frames: bool = True
 
 
 @dataclass(frozen=True)
@@ -257,23 +260,17 @@ def _fst_output_symbols(f: object) -> frozenset[str]:
 # --------------------------------------------------------------------------------------------
 # Grammar
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+QUESTION_FRAMES = (
+    "what is", "what is a", "what are", "what are the", "what causes", "what should i do",
+    "what can i do", "what should i", "what should my", "what do i", "how do i", "how can i",
+    "how do you", "how much", "how many", "how often", "how long", "how does", "why do", "why does",
+    "why would", "why do my", "when should i", "when do i", "should i", "can i", "can you",
+    "do i need", "do i need to", "is it", "is it ok to", "tell me about", "tell me about the",
+    "which", "is there", "what happens if", "what to do", "i need to", "my", "in my",
+)
+"""Openings of spoken English questions, added to a grammar as phrases (see RecognizerConfig)."""
+
 _WORD_RE = re.compile(r"[a-z]+(?:'[a-z]+)?")
-
-
-def spell_number(n: int) -> list[str]:
-    """English words for 0 <= n < 1,000,000 ("64" -> ["sixty", "four"])."""
-    if n < 20:
-        return [_ONES[n]]
-    if n < 100:
-        return [_TENS[n // 10]] + ([_ONES[n % 10]] if n % 10 else [])
-    if n < 1000:
-        return [_ONES[n // 100], "hundred"] + (spell_number(n % 100) if n % 100 else [])
-    if n < 1_000_000:
-        return spell_number(n // 1000) + ["thousand"] + (spell_number(n % 1000) if n % 1000 else [])
-    return []
 
 
 def _grammar_tokens(raw: str, lexicon: frozenset[str]) -> list[str]:
@@ -281,14 +278,15 @@ def _grammar_tokens(raw: str, lexicon: frozenset[str]) -> list[str]:
     out: list[str] = []
     for token in re.findall(r"[0-9]+|[a-z']+", raw.lower()):
         if token.isdigit():
-            candidates = spell_number(int(token)) if len(token) < 7 else []
+            candidates = number_words(int(token)).split() if len(token) < 7 else []
         else:
             candidates = _WORD_RE.findall(token)
         out.extend(c for c in candidates if not lexicon or c in lexicon)
     return out
 
 
-def grammar_words(vocabulary: Iterable[str], lexicon: frozenset[str] = frozenset()) -> list[str]:
+def grammar_words(vocabulary: Iterable[str], lexicon: frozenset[str] = frozenset(),
+                  frames: Iterable[str] = ()) -> list[str]:
     """The Vosk grammar for a vocabulary, cheap to build.
 
     Each single-word entry becomes a grammar word; an entry with several words (a phrasing such
@@ -296,6 +294,7 @@ def grammar_words(vocabulary: Iterable[str], lexicon: frozenset[str] = frozenset
     statistics that favour those sequences while every grammar word stays possible. Words are
     lower-cased, numbers spelled out ("64" -> "sixty four"), and anything the model cannot say
     dropped: not alphabetic, or (when ``lexicon`` is given) missing from the model's word list.
+    ``frames`` are phrases added only when every word of theirs is already in the grammar.
     Sorted, phrases first, ``[unk]`` last.
     """
     words: set[str] = set()
@@ -306,6 +305,7 @@ def grammar_words(vocabulary: Iterable[str], lexicon: frozenset[str] = frozenset
         if len(raw.split()) > 1 and len(tokens) > 1:
             phrases.add(" ".join(tokens))
     words.discard(UNK)
+    phrases.update(f for f in frames if len(f.split()) > 1 and all(w in words for w in f.split()))
     return sorted(phrases) + sorted(words) + [UNK]
 
 
@@ -343,7 +343,8 @@ class VoskRecognizer:
         if config.grammar:
             if vocabulary is None:
                 raise ValueError("grammar mode needs a vocabulary (or RecognizerConfig(grammar=False))")
-            self.grammar = grammar_words(vocabulary, model.lexicon())
+            frames = QUESTION_FRAMES if config.question_frames else ()
+            self.grammar = grammar_words(vocabulary, model.lexicon(), frames)
             log.debug("grammar of %d words", len(self.grammar))
             self._rec = vosk.KaldiRecognizer(model.vosk_model, config.rate_hz, json.dumps(self.grammar))
         else:

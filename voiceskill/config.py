@@ -33,9 +33,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voiceskill.audio import MicConfig
+from voiceskill.endpoint import EndpointConfig
 from voiceskill.errors import ConfigError, VoiceskillError
 from voiceskill.recognizer import RecognizerConfig
 from voiceskill.router import RouterConfig
+from voiceskill.trigger import TriggerConfig
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class AppConfig:
 
     general: GeneralConfig = field(default_factory=GeneralConfig)
     audio: MicConfig = field(default_factory=MicConfig)
+    trigger: TriggerConfig = field(default_factory=TriggerConfig)
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)

@@ -38,6 +38,10 @@ class RouterConfig:
     """The score that maps to confidence 0.5 (confidence = 1 - 2^(-score/this))."""
     off_subject_penalty: float = 1.5
     """Score taken off when the utterance has no subject word."""
+    subject_bonus: float = 1.0
+    """Score added to article intents when the utterance names the subject ("cramp", "glute")."""
+    confidence_weight: float = 0.5
+    """How much a word's recognition confidence scales its cue: 0 = not at all, 1 = in proportion."""
     example_weight: float = 3.0
     """Score added for an utterance that matches an example completely (partly: in proportion)."""
     meta_subject_penalty: float = 3.0
@@ -276,7 +280,7 @@ class Router:
                 at = _match(stems, i, phrase, self.config.max_phrase_gap)
                 if at is not None:
                     seen.add((idx, phrase))
-                    cue_score[idx] += weight * min(confs[j] for j in at)
+                    cue_score[idx] += weight * (1.0 - cfg.confidence_weight * (1.0 - min(confs[j] for j in at)))
                     covered[idx].update(at)
         present = set(stems)
         # example resemblance: share of the example's idf mass that was heard
@@ -307,7 +311,9 @@ class Router:
                 score -= cfg.meta_uncovered_penalty * uncovered
                 if has_subject:
                     score -= cfg.meta_subject_penalty
-            elif not has_subject:
+            elif has_subject:
+                score += cfg.subject_bonus
+            else:
                 score -= cfg.off_subject_penalty
             score -= cfg.unknown_penalty * unheard_share
             scored.append((score, intent))

@@ -1,0 +1,297 @@
+"""The live loop: microphone -> trigger -> recognizer -> dialog -> speaker, one turn at a time.
+
+This is the only place that decides *when* things happen. It runs in the caller's thread:
+the microphone's PortAudio callback and gpiozero's callbacks only fill queues, the speaker
+plays from PortAudio's own thread, and this loop polls them every chunk (20 ms), so a key
+press is seen within a chunk and a barge-in stops playback at once.
+
+States: IDLE (waiting for the trigger; a wake trigger listens to every chunk), LISTENING
+(feeding the question recognizer until key release, or end of speech by silence), and
+SPEAKING (the answer plays; the microphone is ignored except by the trigger, which barges
+in, and by a small "stop" spotter, so saying "stop" silences it).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import time
+import wave
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from voiceskill.audio import CHUNK_MS, RATE_HZ
+from voiceskill.dialog import Dialog
+from voiceskill.text import words
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How a turn runs."""
+
+    earcons: bool = True
+    """Play a short tone when listening starts and when it stops."""
+    max_question_ms: int = 10_000
+    """Longest question, in milliseconds (a stuck push-to-talk key ends here)."""
+    didnt_catch: str = "Sorry, I didn't catch that."
+    """Said when nobody could be heard."""
+    stop_words: tuple[str, ...] = ("stop", "stop talking", "cancel", "quiet", "be quiet", "never mind",
+                                   "shut up", "enough")
+    """Phrases that stop an answer while it plays."""
+    record_dir: Path | None = None
+    """Save each question's audio (WAV) and transcript here; None = never write audio to disk."""
+    chunk_timeout_s: float = 0.05
+    """How long one poll of the microphone waits, in seconds."""
+
+
+# -- what the loop needs from each stage (the real ones live in their modules) -------------------
+class AudioSource(Protocol):
+    def read(self, timeout_s: float) -> bytes | None: ...
+    def drain(self) -> int: ...
+
+
+class TriggerEvent(Protocol):
+    kind: str
+    source: str
+    time_s: float
+
+
+class Trigger(Protocol):
+    hold: bool
+
+    def poll(self, timeout_s: float) -> TriggerEvent | None: ...
+    def feed(self, chunk: bytes) -> TriggerEvent | None: ...
+
+
+class Transcript(Protocol):
+    text: str
+
+    @property
+    def confidences(self) -> tuple[float, ...]: ...
+
+
+class Recognizer(Protocol):
+    def accept(self, chunk: bytes) -> Transcript | None: ...
+    def partial(self) -> str: ...
+    def finish(self) -> Transcript: ...
+    def reset(self) -> None: ...
+
+
+class Endpointer(Protocol):
+    def feed(self, chunk: bytes) -> str | None: ...
+    def reset(self) -> None: ...
+
+
+class Speaker(Protocol):
+    def say(self, text: str) -> None: ...
+    def earcon(self, kind: str) -> None: ...
+    def stop(self) -> None: ...
+    @property
+    def is_speaking(self) -> bool: ...
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    LISTENING = "listening"
+    SPEAKING = "speaking"
+
+
+@dataclass
+class Turn:
+    """One question and its answer, as logged."""
+
+    trigger: str
+    started_s: float
+    ended_s: float = 0.0
+    """When the question ended (key release, or end of speech), monotonic seconds."""
+    spoke_s: float = 0.0
+    """When the answer was handed to the speaker, monotonic seconds."""
+    transcript: str = ""
+    intent: str | None = None
+    confidence: float = 0.0
+    answer: str = ""
+    audio: list[bytes] = field(default_factory=list, repr=False)
+
+    @property
+    def latency_ms(self) -> float:
+        return (self.spoke_s - self.ended_s) * 1000 if self.spoke_s else 0.0
+
+
+class Orchestrator:
+    """Runs turns until :meth:`request_stop` (e.g. from a SIGTERM handler) or ``max_turns``."""
+
+    def __init__(self, *, source: AudioSource, trigger: Trigger, recognizer: Recognizer,
+                 endpointer: Endpointer, dialog: Dialog, speaker: Speaker,
+                 stop_spotter: Recognizer | None = None, config: LoopConfig | None = None,
+                 on_turn: Callable[[Turn], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.source = source
+        self.trigger = trigger
+        self.recognizer = recognizer
+        self.endpointer = endpointer
+        self.dialog = dialog
+        self.speaker = speaker
+        self.stop_spotter = stop_spotter
+        self.config = config or LoopConfig()
+        self.on_turn = on_turn
+        self.clock = clock
+        self.state = State.IDLE
+        self.turns = 0
+        self._turn: Turn | None = None
+        self._stop_requested = False
+        self._heard_ms = 0
+        self._stop_words = {" ".join(words(w)) for w in self.config.stop_words}
+
+    def request_stop(self) -> None:
+        """Ask the loop to end after the current chunk (safe to call from a signal handler)."""
+        self._stop_requested = True
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, max_turns: int | None = None) -> int:
+        """Run until asked to stop, or until ``max_turns`` turns have been answered. Returns turns."""
+        log.info("listening: %s", "hold the key to talk" if self.trigger.hold else "trigger to talk")
+        while not self._stop_requested and (max_turns is None or self.turns < max_turns
+                                            or self.state is State.SPEAKING):
+            if max_turns is not None and self.turns >= max_turns and not self.speaker.is_speaking:
+                break
+            self.step()
+        return self.turns
+
+    def step(self) -> None:
+        """One iteration: at most one trigger event and one chunk of audio."""
+        event = self.trigger.poll(0.0)
+        if event is not None:
+            self._on_trigger(event)
+        chunk = self.source.read(self.config.chunk_timeout_s)
+        if chunk is None:
+            self._check_speaking_done()
+            return
+        audio_event = self.trigger.feed(chunk)
+        if audio_event is not None:
+            self._on_trigger(audio_event)
+            return  # the chunk that completed a wake phrase is not part of the question
+        if self.state is State.LISTENING:
+            self._listen(chunk)
+        elif self.state is State.SPEAKING:
+            self._spot_stop(chunk)
+            self._check_speaking_done()
+
+    # -- events -----------------------------------------------------------------------------
+    def _on_trigger(self, event: TriggerEvent) -> None:
+        if event.kind == "press":
+            if self.state is State.SPEAKING:
+                log.info("barge-in (%s): stopping the answer", event.source)
+                self.speaker.stop()
+            if self.state is State.LISTENING and not self.trigger.hold:
+                self._end_question(event.time_s)  # a second tap ends the question early
+                return
+            self._start_question(event)
+        elif event.kind == "release" and self.state is State.LISTENING and self.trigger.hold:
+            self._end_question(event.time_s)
+
+    def _start_question(self, event: TriggerEvent) -> None:
+        self.recognizer.reset()
+        self.endpointer.reset()
+        self._turn = Turn(trigger=event.source, started_s=event.time_s)
+        self._heard_ms = 0
+        self.state = State.LISTENING
+        if self.config.earcons:
+            self.speaker.earcon("start")
+        preroll = getattr(self.trigger, "preroll", None)
+        if callable(preroll):
+            for i in range(0, len(audio := preroll()), RATE_HZ * 2 * CHUNK_MS // 1000):
+                self._listen(audio[i:i + RATE_HZ * 2 * CHUNK_MS // 1000])
+        log.debug("listening (%s)", event.source)
+
+    def _listen(self, chunk: bytes) -> None:
+        assert self._turn is not None
+        if self.speaker.is_speaking:
+            return  # the start earcon is playing: the microphone would hear it
+        if self.config.record_dir is not None:
+            self._turn.audio.append(chunk)
+        self.recognizer.accept(chunk)
+        self._heard_ms += CHUNK_MS
+        if self._heard_ms >= self.config.max_question_ms:
+            log.info("question reached %d ms: ending it", self.config.max_question_ms)
+            self._end_question(self.clock())
+            return
+        if not self.trigger.hold:
+            mark = self.endpointer.feed(chunk)
+            if mark in ("end", "timeout"):
+                self._end_question(self.clock())
+
+    def _end_question(self, ended_s: float) -> None:
+        turn = self._turn
+        assert turn is not None
+        turn.ended_s = ended_s
+        transcript = self.recognizer.finish()
+        text = transcript.text.strip()
+        turn.transcript = text
+        heard = [w for w in text.split() if w != "[unk]"]
+        if not heard:
+            turn.answer = self.config.didnt_catch
+            turn.intent = None
+        else:
+            reply = self.dialog.handle(text, transcript.confidences)
+            turn.intent, turn.confidence, turn.answer = reply.intent, reply.confidence, reply.answer
+        if turn.answer:
+            self.speaker.say(turn.answer)
+            turn.spoke_s = self.clock()
+            self.state = State.SPEAKING
+            if self.stop_spotter is not None:
+                self.stop_spotter.reset()
+        else:
+            self.speaker.stop()
+            if self.config.earcons:
+                self.speaker.earcon("stop")
+            self.state = State.IDLE
+        self.turns += 1
+        self._finish_turn(turn)
+
+    def _spot_stop(self, chunk: bytes) -> None:
+        if self.stop_spotter is None:
+            return
+        final = self.stop_spotter.accept(chunk)
+        heard = " ".join(words(final.text if final is not None else self.stop_spotter.partial()))
+        if any(f" {w} " in f" {heard} " for w in self._stop_words):
+            log.info("heard %r while speaking: stopping", heard)
+            self.speaker.stop()
+            self.stop_spotter.reset()
+            self.state = State.IDLE
+
+    def _check_speaking_done(self) -> None:
+        if self.state is State.SPEAKING and not self.speaker.is_speaking:
+            self.state = State.IDLE
+            self.source.drain()  # what the mic heard while we talked is not a question
+
+    def _finish_turn(self, turn: Turn) -> None:
+        log.info("turn trigger=%s transcript=%s intent=%s confidence=%.2f latency_ms=%.0f",
+                 turn.trigger, json.dumps(turn.transcript), turn.intent, turn.confidence, turn.latency_ms)
+        if self.config.record_dir is not None:
+            _record(self.config.record_dir, turn)
+        if self.on_turn is not None:
+            self.on_turn(turn)
+        turn.audio.clear()
+
+
+def _record(directory: Path, turn: Turn) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = str(directory / time.strftime("%Y%m%d-%H%M%S")) + f"-{int(turn.started_s * 1000) % 1000:03d}"
+    with wave.open(stem + ".wav", "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE_HZ)
+        out.writeframes(b"".join(turn.audio))
+    Path(stem + ".json").write_text(json.dumps(
+        {"trigger": turn.trigger, "transcript": turn.transcript, "intent": turn.intent,
+         "confidence": turn.confidence, "answer": turn.answer}) + "\n")
+
+
+def utterance_words(texts: Sequence[str]) -> frozenset[str]:
+    """Words of a list of phrases (for a small spotter grammar)."""
+    return frozenset(w for t in texts for w in words(t))

@@ -118,7 +118,7 @@ class SpeechModel:
     """The Vosk model, loaded once; a context manager. ``load_s`` is the load time in seconds."""
 
     def __init__(self, path: Path, *, debug: bool = False) -> None:
-        from voiceskill.models import check_model_dir  # helper A's module
+        from voiceskill.models import check_model_dir
 
         import vosk
 
@@ -215,14 +215,15 @@ def read_lexicon(model_dir: Path) -> frozenset[str]:
     gr = model_dir / "graph" / "Gr.fst"
     try:
         with gr.open("rb") as f:
-            return _fst_output_symbols(f)
+            return _fst_symbols(f)
     except (OSError, ValueError, struct.error, UnicodeDecodeError) as exc:
         log.debug("no word list in %s: %s", gr, exc)
         return frozenset()
 
 
-def _fst_output_symbols(f: object) -> frozenset[str]:
-    """Parse an OpenFst header and return its (input) symbol table, without reading the arcs."""
+def _fst_symbols(f: object) -> frozenset[str]:
+    """Parse an OpenFst file's header and return its input symbol table (the words of Gr.fst),
+    without reading the arcs."""
     read = f.read  # type: ignore[attr-defined]
 
     def i32() -> int:
@@ -266,7 +267,7 @@ QUESTION_FRAMES = (
     "how do you", "how much", "how many", "how often", "how long", "how does", "why do", "why does",
     "why would", "why do my", "when should i", "when do i", "should i", "can i", "can you",
     "do i need", "do i need to", "is it", "is it ok to", "tell me about", "tell me about the",
-    "which", "is there", "what happens if", "what to do", "i need to", "my", "in my",
+    "is there", "what happens if", "what to do", "i need to", "in my",
 )
 """Openings of spoken English questions, added to a grammar as phrases (see RecognizerConfig)."""
 

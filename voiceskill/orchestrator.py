@@ -84,6 +84,8 @@ class Recognizer(Protocol):
 
 class Endpointer(Protocol):
     def feed(self, chunk: bytes) -> str | None: ...
+    def final_result(self, has_words: bool = True) -> str | None: ...
+    def listen_noise(self, chunk: bytes) -> None: ...
     def reset(self) -> None: ...
 
 
@@ -145,6 +147,7 @@ class Orchestrator:
         self._turn: Turn | None = None
         self._stop_requested = False
         self._heard_ms = 0
+        self._finals: list[Transcript] = []
         self._stop_words = {" ".join(words(w)) for w in self.config.stop_words}
 
     def request_stop(self) -> None:
@@ -175,7 +178,9 @@ class Orchestrator:
         if audio_event is not None:
             self._on_trigger(audio_event)
             return  # the chunk that completed a wake phrase is not part of the question
-        if self.state is State.LISTENING:
+        if self.state is State.IDLE:
+            self.endpointer.listen_noise(chunk)
+        elif self.state is State.LISTENING:
             self._listen(chunk)
         elif self.state is State.SPEAKING:
             self._spot_stop(chunk)
@@ -199,6 +204,7 @@ class Orchestrator:
         self.endpointer.reset()
         self._turn = Turn(trigger=event.source, started_s=event.time_s)
         self._heard_ms = 0
+        self._finals = []
         self.state = State.LISTENING
         if self.config.earcons:
             self.speaker.earcon("start")
@@ -214,7 +220,9 @@ class Orchestrator:
             return  # the start earcon is playing: the microphone would hear it
         if self.config.record_dir is not None:
             self._turn.audio.append(chunk)
-        self.recognizer.accept(chunk)
+        final = self.recognizer.accept(chunk)
+        if final is not None and final.text.strip():
+            self._finals.append(final)
         self._heard_ms += CHUNK_MS
         if self._heard_ms >= self.config.max_question_ms:
             log.info("question reached %d ms: ending it", self.config.max_question_ms)
@@ -222,6 +230,8 @@ class Orchestrator:
             return
         if not self.trigger.hold:
             mark = self.endpointer.feed(chunk)
+            if final is not None:
+                mark = self.endpointer.final_result(bool(final.text.strip())) or mark
             if mark in ("end", "timeout"):
                 self._end_question(self.clock())
 
@@ -229,15 +239,16 @@ class Orchestrator:
         turn = self._turn
         assert turn is not None
         turn.ended_s = ended_s
-        transcript = self.recognizer.finish()
-        text = transcript.text.strip()
+        parts = [*self._finals, self.recognizer.finish()]
+        text = " ".join(p.text.strip() for p in parts if p.text.strip())
+        confidences = [c for p in parts if p.text.strip() for c in p.confidences]
         turn.transcript = text
         heard = [w for w in text.split() if w != "[unk]"]
         if not heard:
             turn.answer = self.config.didnt_catch
             turn.intent = None
         else:
-            reply = self.dialog.handle(text, transcript.confidences)
+            reply = self.dialog.handle(text, confidences)
             turn.intent, turn.confidence, turn.answer = reply.intent, reply.confidence, reply.answer
         if turn.answer:
             self.speaker.say(turn.answer)

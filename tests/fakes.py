@@ -1,0 +1,125 @@
+"""Fake pipeline stages for orchestrator unit tests (the real ones are tested on real devices)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from voiceskill.audio import CHUNK_BYTES
+
+
+@dataclass
+class FakeEvent:
+    kind: str
+    source: str
+    time_s: float
+
+
+class ScriptedSource:
+    """Chunks of silence, or of a marker byte; counts reads so triggers can be scripted by step."""
+
+    def __init__(self, n_chunks: int) -> None:
+        self.left = n_chunks
+        self.reads = 0
+        self.drained = 0
+
+    def read(self, timeout_s: float) -> bytes | None:
+        self.reads += 1
+        if self.left <= 0:
+            return None
+        self.left -= 1
+        return b"\x01\x00" * (CHUNK_BYTES // 2)
+
+    def drain(self) -> int:
+        self.drained += 1
+        return 0
+
+
+class ScriptedTrigger:
+    """Emits events at given read counts of a ScriptedSource."""
+
+    def __init__(self, source: ScriptedSource, script: dict[int, str], hold: bool = True) -> None:
+        self.source, self.script, self.hold = source, dict(script), hold
+
+    def poll(self, timeout_s: float) -> FakeEvent | None:
+        kind = self.script.pop(self.source.reads, None)
+        return FakeEvent(kind, "fake", float(self.source.reads)) if kind else None
+
+    def feed(self, chunk: bytes) -> FakeEvent | None:
+        return None
+
+
+@dataclass
+class FakeTranscript:
+    text: str
+    confidences: tuple[float, ...] = ()
+
+
+class FakeRecognizer:
+    """Hears ``text`` once it has been fed ``min_chunks`` chunks."""
+
+    def __init__(self, text: str, min_chunks: int = 1) -> None:
+        self.text, self.min_chunks, self.fed, self.resets = text, min_chunks, 0, 0
+
+    def accept(self, chunk: bytes) -> FakeTranscript | None:
+        self.fed += 1
+        return None
+
+    def partial(self) -> str:
+        return self.text if self.fed >= self.min_chunks else ""
+
+    def finish(self) -> FakeTranscript:
+        words = self.text.split() if self.fed >= self.min_chunks else []
+        return FakeTranscript(" ".join(words), tuple(1.0 for _ in words))
+
+    def reset(self) -> None:
+        self.fed = 0
+        self.resets += 1
+
+
+class FakeEndpointer:
+    def __init__(self, end_after: int = 10**9) -> None:
+        self.end_after, self.fed = end_after, 0
+
+    def feed(self, chunk: bytes) -> str | None:
+        self.fed += 1
+        return "end" if self.fed == self.end_after else None
+
+    def final_result(self, has_words: bool = True) -> str | None:
+        return None
+
+    def listen_noise(self, chunk: bytes) -> None:
+        pass
+
+    def reset(self) -> None:
+        self.fed = 0
+
+
+@dataclass
+class FakeSpeaker:
+    """Speaks for ``speak_reads`` source reads after each say()."""
+
+    source: ScriptedSource
+    speak_reads: int = 5
+    said: list[str] = field(default_factory=list)
+    earcons: list[str] = field(default_factory=list)
+    stops: int = 0
+    until: int = -1
+
+    def say(self, text: str) -> None:
+        self.said.append(text)
+        self.until = self.source.reads + self.speak_reads
+
+    def earcon(self, kind: str) -> None:
+        self.earcons.append(kind)
+
+    def stop(self) -> None:
+        self.stops += 1
+        self.until = -1
+
+    @property
+    def is_speaking(self) -> bool:
+        return self.source.reads < self.until
+
+
+__all__ = ["ScriptedSource", "ScriptedTrigger", "FakeRecognizer", "FakeEndpointer", "FakeSpeaker", "deque"]

@@ -1,0 +1,96 @@
+"""``voiceskill run``: the voice coach itself (microphone in, answers out, no screen needed)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from voiceskill.commands.ask import add_article_options
+from voiceskill.config import load_config
+from voiceskill.dialog import Dialog
+from voiceskill.orchestrator import LoopConfig, Orchestrator, utterance_words
+from voiceskill.recognizer import RecognizerConfig, SpeechModel
+from voiceskill.router import Router
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("run", parents=[common], help="the voice coach: listen on the microphone, answer aloud",
+                       description="Listen on the microphone and answer questions aloud. A question "
+                                   "starts with the trigger (Enter or space in the terminal, a held key, "
+                                   "a GPIO button, or the wake phrase) and ends on key release or when "
+                                   "you stop talking. Settings come from flags, VOICESKILL_* environment "
+                                   "variables and the config file (`voiceskill config show`).")
+    p.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the per-user one)")
+    p.add_argument("--model", metavar="DIR", help="Vosk model directory")
+    add_article_options(p)
+    p.add_argument("--trigger", choices=("terminal", "evdev", "gpio", "wake"),
+                   help="what starts a question (default from config: terminal)")
+    p.add_argument("--key", metavar="KEY_NAME[,KEY_NAME]", help="evdev key(s), e.g. KEY_PLAYPAUSE")
+    p.add_argument("--input-device", metavar="NAME|INDEX", help="microphone (see `voiceskill devices`)")
+    p.add_argument("--output-device", metavar="NAME|INDEX", help="speaker (see `voiceskill devices`)")
+    p.add_argument("--wake-phrase", metavar="PHRASE", help='hands-free wake phrase (default "hey coach")')
+    p.add_argument("--speak-to", type=Path, metavar="FILE.wav", help="write answers to a WAV file instead of playing")
+    p.add_argument("--record-dir", type=Path, metavar="DIR",
+                   help="save each question's audio and transcript here (never done otherwise)")
+    p.add_argument("--no-earcons", action="store_true", help="no start/stop tones")
+    p.add_argument("--max-turns", type=int, metavar="N", help="stop after N questions (for scripts and tests)")
+    p.set_defaults(func=run)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "general.model": args.model, "general.article": args.article, "general.record_dir": args.record_dir,
+        "trigger.kind": args.trigger, "trigger.evdev_keys": args.key, "trigger.wake_phrase": args.wake_phrase,
+        "audio.device": args.input_device, "speaker.device": args.output_device,
+        "loop.earcons": False if args.no_earcons else None,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    overrides = _overrides(args)
+    config, _ = load_config(args.config, os.environ, overrides)
+    from voiceskill.audio import Microphone
+    from voiceskill.endpoint import Endpointer
+    from voiceskill.models import resolve_model_dir
+    from voiceskill.speaker import DeviceSpeaker, WavFileSpeaker
+    from voiceskill.trigger import make_trigger
+
+    general = config.general
+    loop: LoopConfig = getattr(config, "loop", LoopConfig())
+    if general.record_dir is not None:
+        loop = LoopConfig(**{**loop.__dict__, "record_dir": general.record_dir})
+    router = Router.load(general.article, args.intents, config.router)
+    model_dir = resolve_model_dir(general.model)
+    speaker_config = getattr(config, "speaker", None)
+    with contextlib.ExitStack() as stack:
+        model = stack.enter_context(SpeechModel(model_dir, debug=getattr(args, "debug", False)))
+        if args.speak_to is not None:
+            speaker: Any = stack.enter_context(WavFileSpeaker(args.speak_to, speaker_config)
+                                               if speaker_config else WavFileSpeaker(args.speak_to))
+        else:
+            speaker = stack.enter_context(DeviceSpeaker(speaker_config) if speaker_config else DeviceSpeaker())
+        speaker.prepare([*router.answers(), loop.didnt_catch])
+        recognizer = stack.enter_context(model.recognizer(config.recognizer, router.vocabulary()))
+        stop_spotter = stack.enter_context(model.recognizer(
+            RecognizerConfig(grammar=True), utterance_words(loop.stop_words) | {"the", "a", "i", "you"}))
+        trigger = stack.enter_context(make_trigger(config.trigger, model=model))
+        mic = stack.enter_context(Microphone(config.audio))
+        orchestrator = Orchestrator(source=mic, trigger=trigger, recognizer=recognizer,
+                                    endpointer=Endpointer(config.endpoint), dialog=Dialog(router),
+                                    speaker=speaker, stop_spotter=stop_spotter, config=loop)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda *_: orchestrator.request_stop())
+        log.info("ready in %.0f ms (model %s, trigger %s, article %s)", (time.monotonic() - started) * 1000,
+                 model_dir.name, config.trigger.kind, router.article.source)
+        turns = orchestrator.run(max_turns=args.max_turns)
+        log.info("stopped after %d turns", turns)
+    return 0

@@ -95,6 +95,8 @@ def test_memory() -> None:
     assert not c.ok and "200 MB available, need ~330 MB" in c.detail and "swap" in c.fix
     c = doctor.check_memory(100_000_000, meminfo=lambda: "MemAvailable:  2048000 kB\n")
     assert c.ok and c.detail.startswith("2000 MB available")
+    c = doctor.check_memory(0, meminfo=lambda: "MemAvailable:  2048000 kB\n")
+    assert c.ok and c.warning and "not found" in c.detail
     c = doctor.check_memory(1, meminfo=raiser(OSError("no /proc")))
     assert c.ok and c.warning
 

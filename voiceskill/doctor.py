@@ -219,6 +219,9 @@ def check_memory(model_bytes: int, meminfo: Callable[[], str] = _read_meminfo) -
     if not found:
         return Check(name, True, f"MemAvailable not reported; need ~{need} MB", warning=True)
     avail = int(found.group(1)) // 1024
+    if model_bytes <= 0:
+        return Check(name, True, f"{avail} MB available; the need depends on the model (not found): "
+                                 f"about its size x {MODEL_MEMORY_FACTOR} + {BASE_MEMORY_MB} MB", warning=True)
     how = f"{avail} MB available, need ~{need} MB (model {model_bytes / 1e6:.0f} MB x {MODEL_MEMORY_FACTOR} + {BASE_MEMORY_MB} MB)"
     if avail < need:
         return _fail(name, how, "close other programs, add swap (sudo dphys-swapfile setup) or use a "

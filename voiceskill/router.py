@@ -32,15 +32,15 @@ _STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
 
 @dataclass(frozen=True)
 class RouterConfig:
-    min_confidence: float = 0.5
+    min_confidence: float = 0.45
     """Replies below this confidence (0..1) become the fallback."""
     score_at_half_confidence: float = 3.0
     """The score that maps to confidence 0.5 (confidence = 1 - 2^(-score/this))."""
-    off_subject_penalty: float = 1.5
+    off_subject_penalty: float = 1.0
     """Score taken off when the utterance has no subject word."""
     subject_bonus: float = 1.0
     """Score added to article intents when the utterance names the subject ("cramp", "glute")."""
-    confidence_weight: float = 0.5
+    confidence_weight: float = 0.3
     """How much a word's recognition confidence scales its cue: 0 = not at all, 1 = in proportion."""
     example_weight: float = 3.0
     """Score added for an utterance that matches an example completely (partly: in proportion)."""

@@ -81,6 +81,7 @@ def tokens(text: str) -> list[str]:
     return [w for w in words(text) if w not in FILLERS]
 
 
+_IRREGULAR = {"does": "do", "did": "do", "doing": "do", "feet": "foot", "men": "man", "women": "woman"}
 _DOUBLE = re.compile(r"([bdfgklmnprtz])\1$")
 
 
@@ -91,7 +92,7 @@ def stem(word: str) -> str:
     Not a linguistic stemmer; it only has to map the forms people say to one key
     ("hydrated", "hydrating", "hydration", "hydrate" -> "hydrat").
     """
-    w = word
+    w = _IRREGULAR.get(word, word)
     if len(w) <= 3 or w == UNK:
         return w
     if w.endswith("ies") and len(w) > 4:

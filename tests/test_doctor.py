@@ -163,6 +163,20 @@ def test_gpio() -> None:
     assert c.ok and c.detail == "pin factory LGPIOFactory"
 
 
+def test_config_file(tmp_path: Path) -> None:
+    bad = tmp_path / "config.toml"
+    bad.write_text("[general]\nlog_level = 'loud'\n")
+    c, config = doctor.check_config(bad, {}, {"general.model": tmp_path})
+    assert not c.ok and f"{bad} line 2: general.log_level" in c.detail
+    assert c.fix.endswith("voiceskill config init --force")
+    assert config.general.model == tmp_path and config.general.log_level == "info"
+    c, _ = doctor.check_config(None, {"XDG_CONFIG_HOME": str(tmp_path / "none")}, {})
+    assert c.ok and "not found: defaults apply" in c.detail
+    bad.write_text("[general]\nlog_level = 'debug'\n")
+    c, config = doctor.check_config(bad, {}, {})
+    assert c.ok and "1 setting changed" in c.detail and config.general.log_level == "debug"
+
+
 def test_ready_and_status() -> None:
     checks = [doctor.Check("a", True, "x"), doctor.Check("b", True, "y", warning=True),
               doctor.check_gpio("none")]

@@ -394,6 +394,26 @@ def check_gpio(trigger_kind: str, import_module: Callable[[str], Any] = importli
 # All of it
 
 
+def check_config(path: Path | None, env: Mapping[str, str],
+                 overrides: Mapping[str, object]) -> tuple[Check, Any]:
+    """The config file loads; on an error the checks go on with the defaults (plus overrides)."""
+    from voiceskill.config import default_config_path, load_config
+    from voiceskill.errors import ConfigError
+
+    name = "config file"
+    file = path or default_config_path(env)
+    try:
+        config, source = load_config(path, env, overrides)
+    except ConfigError as exc:
+        config, _ = load_config(None, {"XDG_CONFIG_HOME": "/nonexistent"}, overrides)
+        return _fail(name, str(exc), "fix that line, or start afresh: voiceskill config init --force"), config
+    if not file.is_file():
+        return Check(name, True, f"{file} not found: defaults apply (voiceskill config init)"), config
+    changed = sum(1 for s in source.values() if s != "default")
+    return Check(name, True, f"{file}: {changed} setting{'s' * (changed != 1)} changed from the defaults"), config
+
+
+
 def _section(config: Any, name: str) -> Any:
     return getattr(config, name, None)
 

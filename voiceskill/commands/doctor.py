@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 from voiceskill import doctor
-from voiceskill.config import load_config
 
 _MARK = {"ok": " ok ", "warn": "warn", "FAIL": "FAIL", "skip": "skip"}
 
@@ -26,8 +25,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    config, _ = load_config(args.config, os.environ, {"general.model": args.model})
-    checks = doctor.run_checks(config, level_test=not args.no_level_test)
+    config_check, config = doctor.check_config(args.config, os.environ, {"general.model": args.model})
+    checks = [config_check] + doctor.run_checks(config, level_test=not args.no_level_test)
     is_ready = doctor.ready(checks)
     if args.json:
         print(json.dumps({"ready": is_ready, "checks": [c.as_dict() for c in checks],

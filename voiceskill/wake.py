@@ -49,6 +49,7 @@ class WakeConfig:
     cooldown_ms: after a wake, ignore the phrase for this much audio.
     preroll_ms: audio handed on after a wake when the phrase's end time is unknown.
     max_preroll_ms: the most audio kept for the pre-roll.
+    end_margin_ms: the pre-roll starts this long before the phrase's reported end.
     distractors: extra words/phrases in the spotting grammar that absorb near-misses.
     debug: let Vosk/Kaldi log to stderr.
     """
@@ -59,6 +60,7 @@ class WakeConfig:
     cooldown_ms: int = 1500
     preroll_ms: int = 300
     max_preroll_ms: int = 1500
+    end_margin_ms: int = 60
     distractors: tuple[str, ...] = DISTRACTORS
     debug: bool = False
 
@@ -168,7 +170,9 @@ class WakeSpotter:
         if end_s is None:
             start = self._fed - self._bytes(self.config.preroll_ms) // SAMPLE_WIDTH_BYTES
         else:
-            start = self._base + int(end_s * RATE_HZ)
+            # Vosk's word times are in 30 ms frames: start a little early so the question's
+            # first sound is not clipped
+            start = self._base + int(end_s * RATE_HZ) - RATE_HZ * self.config.end_margin_ms // 1000
         self._wake_end = min(max(start, 0), self._fed)
         self._quiet_until = self._fed + RATE_HZ * self.config.cooldown_ms // 1000
         log.info("wake phrase heard (%s)", "final" if end_s is not None else "partial")

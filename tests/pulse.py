@@ -45,6 +45,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 import wave
@@ -150,15 +151,29 @@ def _to_wav_bytes(pcm_or_wav: bytes | str | Path, rate_hz: int) -> bytes:
 
 
 class Recording:
-    """A running ``parec`` on a monitor source; :meth:`stop` returns 16 kHz mono int16 bytes."""
+    """A running ``parec`` on a monitor source; :meth:`stop` returns 16 kHz mono int16 bytes.
+
+    A thread drains parec's stdout as it comes: left alone, the 64 KiB pipe (2 s of audio)
+    fills up and parec drops what it cannot write.
+    """
 
     def __init__(self, source: str) -> None:
         self._proc = _parec(source, 10, subprocess.PIPE)
         self.started_at = time.monotonic()
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self._proc.stdout is not None
+        while data := self._proc.stdout.read1(65536):
+            self._chunks.append(data)
 
     def stop(self) -> bytes:
         self._proc.terminate()
-        data, _ = self._proc.communicate(timeout=_PACTL_TIMEOUT_S)
+        self._proc.wait(timeout=_PACTL_TIMEOUT_S)
+        self._reader.join(timeout=_PACTL_TIMEOUT_S)
+        data = b"".join(self._chunks)
         return data[: len(data) // 2 * 2]
 
     def __enter__(self) -> Recording:
@@ -168,6 +183,9 @@ class Recording:
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
+        self._reader.join(timeout=_PACTL_TIMEOUT_S)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
 
 
 @dataclass

@@ -16,6 +16,7 @@ import queue
 import time
 from dataclasses import dataclass
 from types import TracebackType
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
@@ -113,7 +114,8 @@ class DeviceInfo:
     default_output: bool
 
 
-def _sounddevice() -> Any:
+def import_sounddevice() -> Any:
+    """The sounddevice module; :class:`DeviceError` (one line) if PortAudio is missing."""
     try:
         import sounddevice
     except OSError as exc:  # the PortAudio shared library is missing
@@ -124,7 +126,7 @@ def _sounddevice() -> Any:
 
 def list_devices() -> list[DeviceInfo]:
     """All PortAudio input and output devices."""
-    sd = _sounddevice()
+    sd = import_sounddevice()
     hostapis = sd.query_hostapis()
     default_in, default_out = sd.default.device
     devices = []
@@ -159,6 +161,33 @@ def find_device(spec: str | int | None, kind: Literal["input", "output"] = "inpu
     if exact or partial:
         return (exact or partial)[0].index
     raise DeviceError(f"no {kind} device named like {text!r} (available: {names}); {DEVICES_HINT}")
+
+
+def pick_stream_format(device: int | None, kind: Literal["input", "output"], dtype: str,
+                       rates_hz: Sequence[int]) -> tuple[int, int]:
+    """The first (rate_hz, channels) the device accepts: mono before stereo, ``rates_hz`` in
+    order, then the device's default rate."""
+    sd = import_sounddevice()
+    info = sd.query_devices(device, kind)
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    default_rate = int(info["default_samplerate"])
+    for channels in (1, 2):
+        for rate in (*rates_hz, default_rate):
+            try:
+                check(device=device, channels=channels, dtype=dtype, samplerate=rate)
+            except Exception:  # PortAudioError or ValueError: try the next combination
+                continue
+            return rate, channels
+    return default_rate, 1
+
+
+def close_stream(stream: Any, what: str) -> None:
+    """Abort and close a sounddevice stream; a dead device that fails to close is only logged."""
+    try:
+        stream.abort()
+        stream.close()
+    except Exception as exc:  # nothing is left to do with a vanished device
+        log.debug("%s: closing the stream failed: %s", what, exc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,7 +246,7 @@ class Microphone:
 
     def __init__(self, config: MicConfig = MicConfig()) -> None:
         self.config = config
-        self._sd = _sounddevice()
+        self._sd = import_sounddevice()
         self._device = find_device(config.device, "input")
         self._queue: queue.Queue[bytes] = queue.Queue(maxsize=max(1, config.queue_max_chunks))
         self._stream: sounddevice.RawInputStream | None = None
@@ -275,25 +304,11 @@ class Microphone:
         except queue.Full:
             self._overflows += 1
 
-    def _pick_format(self) -> tuple[int, int]:
-        """(rate_hz, channels) this device accepts: the configured rate if possible."""
-        sd = self._sd
-        info = sd.query_devices(self._device, "input")
-        for channels in (1, min(2, int(info["max_input_channels"]))):
-            for rate in (self.config.rate_hz, int(info["default_samplerate"])):
-                try:
-                    sd.check_input_settings(device=self._device, channels=channels,
-                                            dtype="int16", samplerate=rate)
-                except Exception:  # PortAudioError or ValueError: try the next combination
-                    continue
-                return rate, channels
-        return int(info["default_samplerate"]), 1
-
     def _open(self) -> bool:
-        sd = self._sd
         try:
-            rate, channels = self._format or self._pick_format()
-            stream = sd.RawInputStream(
+            rate, channels = self._format or pick_stream_format(
+                self._device, "input", "int16", [self.config.rate_hz])
+            stream = self._sd.RawInputStream(
                 device=self._device, samplerate=rate, channels=channels, dtype="int16",
                 blocksize=max(1, rate * self.config.block_ms // 1000), latency="low",
                 callback=self._callback)
@@ -326,11 +341,7 @@ class Microphone:
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception as exc:  # a dead device may fail to close; nothing left to do
-                log.debug("microphone: closing the stream failed: %s", exc)
+            close_stream(stream, "microphone")
 
     def _device_label(self) -> str:
         return "(default)" if self._device is None else f"#{self._device}"

@@ -35,9 +35,12 @@ from typing import Any, Literal
 from voiceskill.audio import MicConfig
 from voiceskill.endpoint import EndpointConfig
 from voiceskill.errors import ConfigError, VoiceskillError
+from voiceskill.orchestrator import LoopConfig
 from voiceskill.recognizer import RecognizerConfig
 from voiceskill.router import RouterConfig
+from voiceskill.speaker import SpeakerConfig
 from voiceskill.trigger import TriggerConfig
+from voiceskill.wake import WakeConfig
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,9 @@ class AppConfig:
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
+    speaker: SpeakerConfig = field(default_factory=SpeakerConfig)
+    wake: WakeConfig = field(default_factory=WakeConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
 
 

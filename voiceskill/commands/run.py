@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return {
         "general.model": args.model, "general.article": args.article, "general.record_dir": args.record_dir,
-        "trigger.kind": args.trigger, "trigger.evdev_keys": args.key, "trigger.wake_phrase": args.wake_phrase,
+        "trigger.kind": args.trigger, "trigger.evdev_keys": args.key, "wake.phrase": args.wake_phrase,
         "audio.device": args.input_device, "speaker.device": args.output_device,
         "loop.earcons": False if args.no_earcons else None,
     }
@@ -65,24 +66,22 @@ def run(args: argparse.Namespace) -> int:
     from voiceskill.trigger import make_trigger
 
     general = config.general
-    loop: LoopConfig = getattr(config, "loop", LoopConfig())
+    loop: LoopConfig = config.loop
     if general.record_dir is not None:
-        loop = LoopConfig(**{**loop.__dict__, "record_dir": general.record_dir})
+        loop = dataclasses.replace(loop, record_dir=general.record_dir)
     router = Router.load(general.article, args.intents, config.router)
     model_dir = resolve_model_dir(general.model)
-    speaker_config = getattr(config, "speaker", None)
     with contextlib.ExitStack() as stack:
         model = stack.enter_context(SpeechModel(model_dir, debug=getattr(args, "debug", False)))
         if args.speak_to is not None:
-            speaker: Any = stack.enter_context(WavFileSpeaker(args.speak_to, speaker_config)
-                                               if speaker_config else WavFileSpeaker(args.speak_to))
+            speaker: Any = stack.enter_context(WavFileSpeaker(args.speak_to, config.speaker))
         else:
-            speaker = stack.enter_context(DeviceSpeaker(speaker_config) if speaker_config else DeviceSpeaker())
+            speaker = stack.enter_context(DeviceSpeaker(config.speaker))
         speaker.prepare([*router.answers(), loop.didnt_catch])
         recognizer = stack.enter_context(model.recognizer(config.recognizer, router.vocabulary()))
         stop_spotter = stack.enter_context(model.recognizer(
             RecognizerConfig(grammar=True), utterance_words(loop.stop_words) | {"the", "a", "i", "you"}))
-        trigger = stack.enter_context(make_trigger(config.trigger, model=model))
+        trigger = stack.enter_context(make_trigger(config.trigger, model=model, wake_config=config.wake))
         mic = stack.enter_context(Microphone(config.audio))
         orchestrator = Orchestrator(source=mic, trigger=trigger, recognizer=recognizer,
                                     endpointer=Endpointer(config.endpoint), dialog=Dialog(router),

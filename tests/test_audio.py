@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -165,6 +166,20 @@ def test_microphone_survives_its_device_vanishing_and_coming_back() -> None:
         chunks = _read_for(mic, 3.0)
         player.wait()
     assert _heard(b"".join(chunks), source) >= 0.8
+
+
+def test_devices_command_lists_inputs_and_outputs(capsys: pytest.CaptureFixture[str]) -> None:
+    from voiceskill.cli import main
+
+    with pulse_null_sinks():
+        assert main(["devices", "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert main(["devices"]) == 0
+        text = capsys.readouterr().out
+    pulse = next(d for d in listed if d["name"] == "pulse")
+    assert pulse["input_channels"] > 0 and pulse["output_channels"] > 0
+    assert "Input devices" in text and "Output devices" in text
+    assert f"{pulse['index']:>3}  pulse  (ALSA" in text
 
 
 @pytest.mark.parametrize("from_hz", [8_000, 22_050, 44_100, 48_000])

@@ -122,4 +122,24 @@ class FakeSpeaker:
         return self.source.reads < self.until
 
 
-__all__ = ["ScriptedSource", "ScriptedTrigger", "FakeRecognizer", "FakeEndpointer", "FakeSpeaker", "deque"]
+__all__ = ["ScriptedSource", "ScriptedTrigger", "FakeRecognizer", "FakeEndpointer", "FakeSpeaker", "WavChunkSource"]
+
+
+class WavChunkSource:
+    """An AudioSource that plays a list of 16 kHz int16 clips as 20 ms chunks (for soak runs
+    faster than real time): ``queue(pcm)`` adds a clip, silence otherwise."""
+
+    def __init__(self, silence_chunks_per_read: int = 0) -> None:
+        self.pending: deque[bytes] = deque()
+
+    def queue(self, pcm: bytes) -> None:
+        for i in range(0, len(pcm) - CHUNK_BYTES + 1, CHUNK_BYTES):
+            self.pending.append(pcm[i:i + CHUNK_BYTES])
+
+    def read(self, timeout_s: float) -> bytes | None:
+        if self.pending:
+            return self.pending.popleft()
+        return bytes(CHUNK_BYTES)
+
+    def drain(self) -> int:
+        return 0

@@ -90,7 +90,7 @@ class Endpointer(Protocol):
 
 
 class Speaker(Protocol):
-    def say(self, text: str) -> None: ...
+    def say(self, text: str) -> object: ...
     def earcon(self, kind: str) -> None: ...
     def stop(self) -> None: ...
     @property
@@ -117,6 +117,8 @@ class Turn:
     intent: str | None = None
     confidence: float = 0.0
     answer: str = ""
+    playback: object = None
+    """What the speaker returned for the answer (e.g. an Utterance with playback times)."""
     audio: list[bytes] = field(default_factory=list, repr=False)
 
     @property
@@ -251,7 +253,7 @@ class Orchestrator:
             reply = self.dialog.handle(text, confidences)
             turn.intent, turn.confidence, turn.answer = reply.intent, reply.confidence, reply.answer
         if turn.answer:
-            self.speaker.say(turn.answer)
+            turn.playback = self.speaker.say(turn.answer)
             turn.spoke_s = self.clock()
             self.state = State.SPEAKING
             if self.stop_spotter is not None:

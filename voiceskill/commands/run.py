@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     overrides = _overrides(args)
     config, _ = load_config(args.config, os.environ, overrides)
-    from voiceskill.audio import Microphone
+    from voiceskill.audio import Microphone, find_device
     from voiceskill.endpoint import Endpointer
     from voiceskill.models import resolve_model_dir
     from voiceskill.speaker import DeviceSpeaker, WavFileSpeaker
@@ -71,8 +71,13 @@ def run(args: argparse.Namespace) -> int:
         loop = dataclasses.replace(loop, record_dir=general.record_dir)
     router = Router.load(general.article, args.intents, config.router)
     model_dir = resolve_model_dir(general.model)
+    # fail fast, before the slow start-up work, on devices that are not there
+    find_device(config.audio.device, "input")
+    if args.speak_to is None:
+        find_device(config.speaker.device, "output")
     with contextlib.ExitStack() as stack:
         model = stack.enter_context(SpeechModel(model_dir, debug=getattr(args, "debug", False)))
+        trigger = stack.enter_context(make_trigger(config.trigger, model=model, wake_config=config.wake))
         if args.speak_to is not None:
             speaker: Any = stack.enter_context(WavFileSpeaker(args.speak_to, config.speaker))
         else:
@@ -81,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
         recognizer = stack.enter_context(model.recognizer(config.recognizer, router.vocabulary()))
         stop_spotter = stack.enter_context(model.recognizer(
             RecognizerConfig(grammar=True), utterance_words(loop.stop_words) | {"the", "a", "i", "you"}))
-        trigger = stack.enter_context(make_trigger(config.trigger, model=model, wake_config=config.wake))
         mic = stack.enter_context(Microphone(config.audio))
+        mic.drain()
         orchestrator = Orchestrator(source=mic, trigger=trigger, recognizer=recognizer,
                                     endpointer=Endpointer(config.endpoint), dialog=Dialog(router),
                                     speaker=speaker, stop_spotter=stop_spotter, config=loop)

@@ -123,12 +123,14 @@ def test_unknown_voice_is_a_one_line_speaker_error(tmp_path: Path) -> None:
 
 
 HANGING_WORKER = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     from voiceskill.speaker import synthesize_request, worker_main
 
     def synth(engine, request):
         if "hang" in request["text"]:
             time.sleep(3600)
+        if "crash" in request["text"]:
+            os._exit(3)
         synthesize_request(engine, request)
 
     sys.exit(worker_main(synth))
@@ -143,7 +145,7 @@ def test_a_hanging_worker_is_killed_and_restarted(tmp_path: Path) -> None:
         worker.synthesize("hello", "en-us", 170, tmp_path / "a.wav")
         first_pid = worker.pid
         assert first_pid is not None
-        with pytest.raises(SpeakerError, match="hung twice"):
+        with pytest.raises(SpeakerError, match="hung .* twice"):
             worker.synthesize("please hang now", "en-us", 170, tmp_path / "b.wav")
         assert worker.restarts == 2 and not _alive(first_pid)
         worker.synthesize("still talking", "en-us", 170, tmp_path / "c.wav")  # a fresh child
@@ -152,6 +154,18 @@ def test_a_hanging_worker_is_killed_and_restarted(tmp_path: Path) -> None:
     assert not _alive(second_pid)
     with wave.open(str(tmp_path / "c.wav")) as w:
         assert w.getnframes() > 0
+
+
+def test_a_crashing_worker_is_restarted(tmp_path: Path) -> None:
+    _require_espeak()
+    script = tmp_path / "crashing_worker.py"
+    script.write_text(HANGING_WORKER)
+    with TtsWorker(timeout_s=10.0, command=[sys.executable, str(script)]) as worker:
+        with pytest.raises(SpeakerError, match="crashed twice"):
+            worker.synthesize("crash please", "en-us", 170, tmp_path / "a.wav")
+        assert worker.restarts == 2
+        worker.synthesize("fine again", "en-us", 170, tmp_path / "b.wav")
+        assert worker.pid is not None
 
 
 def test_a_worker_that_never_answers_fails_within_the_timeout(tmp_path: Path) -> None:

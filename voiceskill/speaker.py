@@ -237,6 +237,12 @@ class _WorkerTimeout(Exception):
     pass
 
 
+class _WorkerDied(SpeakerError):
+    def __init__(self) -> None:
+        super().__init__("the speech synthesis worker exited unexpectedly; "
+                         "check that espeak-ng works (`espeak-ng hello`)")
+
+
 class TtsWorker(_Closing):
     """A pyttsx3 child process with a deadline on every request; a context manager.
 
@@ -295,8 +301,7 @@ class TtsWorker(_Closing):
                 continue
             data = os.read(fd, 65536)
             if not data:
-                raise SpeakerError("the speech synthesis worker exited unexpectedly; "
-                                   "check that espeak-ng works (`espeak-ng hello`)")
+                raise _WorkerDied
             self._buf += data
         line, self._buf = self._buf.split(b"\n", 1)
         try:
@@ -331,6 +336,7 @@ class TtsWorker(_Closing):
 
     def synthesize(self, text: str, voice: str, rate_wpm: int, path: Path) -> None:
         """Render ``text`` into the WAV file ``path``; one retry with a fresh child after a hang."""
+        problem = ""
         for attempt in (1, 2):
             if self._proc is None or self._proc.poll() is not None:
                 if self._proc is not None:
@@ -348,20 +354,18 @@ class TtsWorker(_Closing):
                 while (reply := self._read_reply(deadline)).get("id") != self._next_id:
                     pass  # a stale reply (cannot happen after a restart, but be safe)
             except _WorkerTimeout:
-                log.warning("tts: no result within %.1f s (try %d of 2); restarting the worker",
-                            self.timeout_s, attempt)
-                self._kill()
-                self.restarts += 1
-                continue
-            except BrokenPipeError:
-                self._kill()
-                self.restarts += 1
-                continue
-            if not reply.get("ok"):
-                raise SpeakerError(f"speech synthesis failed: {reply.get('error')}")
-            return
-        raise SpeakerError(f"speech synthesis hung twice (timeout {self.timeout_s:g} s) on "
-                           f"{text[:40]!r}; check `espeak-ng hello` or raise synth_timeout_s")
+                problem = f"hung (no result within {self.timeout_s:g} s)"
+            except (BrokenPipeError, _WorkerDied):
+                problem = "crashed"
+            else:
+                if not reply.get("ok"):
+                    raise SpeakerError(f"speech synthesis failed: {reply.get('error')}")
+                return
+            log.warning("tts: the worker %s (try %d of 2); restarting it", problem, attempt)
+            self._kill()
+            self.restarts += 1
+        raise SpeakerError(f"speech synthesis {problem} twice on {text[:40]!r}; check that "
+                           f"`espeak-ng hello` works, or raise speaker.synth_timeout_s")
 
 
 # --------------------------------------------------------------------------------------------

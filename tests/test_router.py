@@ -28,9 +28,10 @@ def test_development_questions(router: Router, topic: str, question: str) -> Non
     assert 0.0 <= reply.confidence <= 1.0
 
 
-def test_own_paraphrase_set_generalizes(router: Router) -> None:
-    """Our own phrasings (tests/data/paraphrases.tsv): the held-out targets, in-domain and off-topic."""
-    rows = questions(OWN / "paraphrases.tsv")
+@pytest.mark.parametrize("name", ["paraphrases.tsv", "blind.tsv"])
+def test_own_question_sets_generalize(router: Router, name: str) -> None:
+    """Our own phrasings (tests/data/): the held-out targets, in-domain and off-topic."""
+    rows = questions(OWN / name)
     in_domain = [(t, q) for t, q in rows if t != "fallback"]
     off_topic = [(t, q) for t, q in rows if t == "fallback"]
     wrong = [(t, q, r.intent) for t, q in in_domain

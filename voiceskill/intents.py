@@ -62,6 +62,8 @@ class IntentSet:
     subject: frozenset[Phrase]
     """Phrases that show a question is about the article's subject."""
     subject_name: str
+    off_subject: frozenset[Phrase] = field(default=frozenset())
+    """Phrases that show a question is about something else (another body part, another cramp)."""
     summary: str = ""
     """What can be asked, in a few words free of article facts (help and fallback replies)."""
     vocabulary: frozenset[str] = field(default=frozenset())
@@ -144,7 +146,7 @@ def _intent(raw: Mapping[str, Any], lexicon: Mapping[str, Phrase], where: str, m
             raise IntentsError(f"{where}: cue {phrase!r} of intent {name} needs a number weight")
         key = normalize(phrase, lexicon)
         if key:
-            cues[key] = max(cues.get(key, 0.0), float(weight))
+            cues[key] = float(weight) if key not in cues else max(cues[key], float(weight))
     examples = tuple(frozenset(s for s in normalize(e, lexicon) if s not in _STOP_STEMS)
                      for e in raw.get("examples", []))
     needs = frozenset(s for n in raw.get("needs", []) for s in normalize(n, lexicon))
@@ -210,9 +212,10 @@ def load_intents(path: Path, article: Article) -> IntentSet:
         raise IntentsError(f"intents file {path}: duplicate or reserved intent name(s): {', '.join(clash)}")
     meta, meta_words = _load_meta(lexicon)
     subject = frozenset(normalize(s, lexicon) for s in router.get("subject", [])) - {()}
+    off_subject = frozenset(normalize(s, lexicon) for s in router.get("off_subject", [])) - {()}
     vocabulary = _surface_words(data) | meta_words | _article_words(article)
     return IntentSet(intents=tuple(topics + meta), lexicon=lexicon, subject=subject,
-                     subject_name=str(router.get("subject_name", article.title)),
+                     subject_name=str(router.get("subject_name", article.title)), off_subject=off_subject,
                      summary=str(router.get("summary", "")), vocabulary=frozenset(vocabulary), source=str(path))
 
 

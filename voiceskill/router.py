@@ -38,6 +38,8 @@ class RouterConfig:
     """The score that maps to confidence 0.5 (confidence = 1 - 2^(-score/this))."""
     off_subject_penalty: float = 1.0
     """Score taken off when the utterance has no subject word."""
+    other_subject_penalty: float = 2.0
+    """Further score taken off when the utterance names something else (intents' `off_subject`)."""
     subject_bonus: float = 1.0
     """Score added to article intents when the utterance names the subject ("cramp", "glute")."""
     confidence_weight: float = 0.3
@@ -47,7 +49,8 @@ class RouterConfig:
     meta_subject_penalty: float = 3.0
     """Score taken off meta commands when the utterance names the subject."""
     meta_uncovered_penalty: float = 1.0
-    """Score taken off meta commands per content word that is not part of the command."""
+    """Score taken off meta commands per content word that is not part of the command (half that
+    per other word)."""
     min_word_confidence: float = 0.35
     """Recognized words below this confidence count as not heard."""
     unknown_penalty: float = 2.0
@@ -124,6 +127,10 @@ class _Fuzzy:
         return best[0] if best else None
 
 
+def _has_any(stems: Sequence[str], first: dict[str, list[Phrase]]) -> bool:
+    return any(tuple(stems[i:i + len(p)]) == p for i, s in enumerate(stems) for p in first.get(s, ()))
+
+
 def _match(stems: Sequence[str], start: int, phrase: Phrase, max_gap: int) -> list[int] | None:
     """Positions of ``phrase`` in ``stems`` starting at ``start``, in order, with at most
     ``max_gap`` other words inside it; None when it is not there."""
@@ -191,6 +198,8 @@ class Router:
                     self._examples.setdefault(s, []).append((idx, e_idx))
             self._example_mass.append(masses)
         self._subject_first = {p[0]: [q for q in intents.subject if q[0] == p[0]] for p in intents.subject}
+        self._off_subject_first = {p[0]: [q for q in intents.off_subject if q[0] == p[0]]
+                                   for p in intents.off_subject}
         known = set(self._cues) | set(self._examples) | {s for p in intents.subject for s in p}
         known |= {stem(w) for w in intents.vocabulary}
         self._fuzzy = _Fuzzy(known) if self.config.fuzzy else None
@@ -294,9 +303,11 @@ class Router:
             # one shared word is weak evidence, however rare: full credit needs two
             share = (mass / self._example_mass[idx][e_idx]) ** 2 * min(1.0, count / 2)
             best_example[idx] = max(best_example[idx], share)
-        has_subject = any(tuple(stems[i:i + len(p)]) == p
-                          for i, s in enumerate(stems) for p in self._subject_first.get(s, ()))
-        content = [i for i, s in enumerate(stems) if s not in _STOP_STEMS]
+        has_subject = _has_any(stems, self._subject_first)
+        off_subject = _has_any(stems, self._off_subject_first)
+        if off_subject:
+            has_subject = False  # "stomach cramps", "my hamstring": not the article's subject
+        content_set = {i for i, s in enumerate(stems) if s not in _STOP_STEMS}
         heard = max(1, len(stems))
         unheard_share = unheard / heard
         scored: list[tuple[float, Intent]] = []
@@ -307,14 +318,18 @@ class Router:
             if score <= 0:
                 continue
             if intent.meta:
-                uncovered = sum(1 for i in content if i not in covered[idx] and stems[i] != UNK)
+                # a command is the whole utterance: every word outside it argues against it
+                uncovered = sum(1.0 if i in content_set else 0.5 for i in range(len(stems))
+                                if i not in covered[idx] and stems[i] != UNK)
                 score -= cfg.meta_uncovered_penalty * uncovered
-                if has_subject:
+                if has_subject or off_subject:
                     score -= cfg.meta_subject_penalty
             elif has_subject:
                 score += cfg.subject_bonus
             else:
                 score -= cfg.off_subject_penalty
+                if off_subject:
+                    score -= cfg.other_subject_penalty
             score -= cfg.unknown_penalty * unheard_share
             scored.append((score, intent))
         scored.sort(key=lambda pair: -pair[0])

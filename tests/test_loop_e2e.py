@@ -51,11 +51,13 @@ def _wait_for(stream_path: Path, pattern: str, timeout_s: float) -> bool:
     return False
 
 
-@pytest.mark.parametrize("question,topic,heard", [
-    ("how much water should I drink each day", "water", r"sixty|ounces|water"),
-    ("why do my glutes keep cramping", "causes", r"training|blood|nerve|cramps? can"),
+@pytest.mark.parametrize("trigger,question,topic,heard", [
+    ("terminal", "how much water should I drink each day", "water", r"sixty|ounces|water"),
+    ("terminal", "why do my glutes keep cramping", "causes", r"training|blood|nerve|cramps? can"),
+    ("wake", "hey coach, how much water should I drink each day", "water", r"sixty|ounces|water"),
 ])
-def test_spoken_question_is_answered_aloud(tmp_path: Path, question: str, topic: str, heard: str) -> None:
+def test_spoken_question_is_answered_aloud(tmp_path: Path, trigger: str, question: str, topic: str,
+                                           heard: str) -> None:
     model_dir = _model_dir()
     require(subprocess.run(["which", "espeak-ng"], capture_output=True).returncode == 0, "espeak-ng")
     tsv = tmp_path / "question.tsv"
@@ -69,15 +71,18 @@ def test_spoken_question_is_answered_aloud(tmp_path: Path, question: str, topic:
         config.write_text("# empty: defaults only, whatever the user's own config says\n")
         with pa.start_recording() as recording, open(log, "w") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "voiceskill", "run", "--config", str(config), "--trigger", "terminal",
+                [sys.executable, "-m", "voiceskill", "run", "--config", str(config), "--trigger", trigger,
                  "--max-turns", "1",
                  "--input-device", pa.device, "--output-device", pa.device],
                 stdin=slave, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO, env=env)
             os.close(slave)
             try:
                 assert _wait_for(log, r"ready in \d+ ms", 60), log.read_text()
-                os.write(master, b"\n")                        # tap Enter: start listening
-                time.sleep(0.4)                                # the start earcon
+                if trigger == "terminal":
+                    os.write(master, b"\n")                    # tap Enter: start listening
+                    time.sleep(0.4)                            # the start earcon
+                else:
+                    time.sleep(1.0)                            # the wake spotter hears the room first
                 pa.play_into_mic(wav.path)                     # the question, then silence ends it
                 assert proc.wait(timeout=60) == 0, log.read_text()
             finally:

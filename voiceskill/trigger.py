@@ -71,7 +71,6 @@ class TriggerConfig:
     gpio_pin: the BCM number of the GPIO pin the button is wired to.
     gpio_pull_up: the button connects the pin to ground (true) or to 3.3 V (false).
     gpio_bounce_ms: ignore contact bounce shorter than this.
-    wake_phrase: the phrase that starts a question hands-free.
     """
 
     kind: TriggerKind = "terminal"
@@ -82,7 +81,6 @@ class TriggerConfig:
     gpio_pin: int = 17
     gpio_pull_up: bool = True
     gpio_bounce_ms: int = 20
-    wake_phrase: str = "hey coach"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -515,5 +513,5 @@ def make_trigger(config: TriggerConfig, *, model: Any = None, wake_config: WakeC
     if model is None:
         raise TriggerError("the wake trigger needs the speech model: install it with "
                            "`voiceskill model download`")
-    wake = wake_config or WakeConfig(phrase=config.wake_phrase)
+    wake = wake_config or WakeConfig()
     return WakeTrigger(WakeSpotter(model, wake))

@@ -107,7 +107,7 @@ class WakeSpotter:
         missing = [w for w in config.words if lexicon and w not in lexicon]
         if missing:
             raise TriggerError(f"the wake phrase word {missing[0]!r} is not in the speech model's "
-                               "vocabulary: choose another trigger wake_phrase")
+                               "vocabulary: choose another [wake] phrase")
         vosk_model = getattr(model, "vosk_model", model)
         self.config = config
         self._words = config.words

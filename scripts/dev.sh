@@ -80,6 +80,9 @@ case "$cmd" in
     exec "$VENV/bin/voiceskill" run "$@" ;;
   test)
     apt_install "${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; venv; model; pulse
+    # the model tests install the Maven AAR themselves
+    VOICESKILL_TEST_AAR=$(PYTHON="$VENV/bin/python" bash scripts/fetch-model.sh --aar)
+    export VOICESKILL_TEST_AAR
     set +e
     "$VENV/bin/python" -m pytest "$@"
     rc=$?

@@ -8,7 +8,7 @@
 #
 # Env: PYTHON (default python3), VOICESKILL_MODEL_VERSION (default 0.3.45),
 #      XDG_CACHE_HOME (cache: ${XDG_CACHE_HOME:-$HOME/.cache}/voiceskill).
-# Prints one line saying what it did.
+# Prints one line saying what it did. With --aar: only caches the AAR and prints its path.
 set -euo pipefail
 
 PYTHON=${PYTHON:-python3}
@@ -19,12 +19,6 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/voiceskill"
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"  # works from a checkout without pip install
 
 voiceskill() { "$PYTHON" -m voiceskill -q "$@"; }
-
-dest=$("$PYTHON" -c 'from voiceskill.models import user_models_dir; print(user_models_dir())')
-if voiceskill model path --model "$dest/$name" >/dev/null 2>&1; then
-    echo "fetch-model: $name already installed at $dest/$name"
-    exit 0
-fi
 
 aar="$cache/$name.aar"
 fetch() {
@@ -38,6 +32,19 @@ fetch() {
         exit 1
     fi
 }
+
+if [[ ${1:-} == --aar ]]; then  # only make sure the AAR is cached, and print its path (tests install it)
+    [[ -s $aar ]] || fetch
+    echo "$aar"
+    exit 0
+fi
+
+dest=$("$PYTHON" -c 'from voiceskill.models import user_models_dir; print(user_models_dir())')
+if voiceskill model path --model "$dest/$name" >/dev/null 2>&1; then
+    echo "fetch-model: $name already installed at $dest/$name"
+    exit 0
+fi
+
 [[ -s $aar ]] || fetch
 # --force: a model of that name that is there but incomplete is replaced; a complete one
 # was handled above.

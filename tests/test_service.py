@@ -198,10 +198,21 @@ def test_cli_print_and_root_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     assert cli.main(["service", "install", "--print", "--run-as", account]) == 0
-    k = keys(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    assert 'trigger is "terminal"' in printed.err  # the default trigger needs a terminal: warned
+    k = keys(printed.out)
     assert k["User"] == [account]
     assert k["ExecStart"][0].endswith("voiceskill run")
     assert cli.main(["service", "install", "--print", "--run-as", "root"]) == 1
     assert "must not run as root" in capsys.readouterr().err
     assert cli.main(["service", "install", "--print", "--user", "--config", str(tmp_path / "c.toml")]) == 1
     assert "does not exist" in capsys.readouterr().err
+    config = tmp_path / "gpio.toml"
+    config.write_text('[trigger]\nkind = "gpio"\n')
+    assert cli.main(["service", "install", "--print", "--run-as", account, "--config", str(config)]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""
+    k = keys(printed.out)
+    assert "char-gpiochip rw" in k["DeviceAllow"] and k["ExecStart"][0].endswith(f"run --config {config}")
+    assert cli.main(["service", "install", "--user", "--no-start"]) == 1  # terminal trigger: refused
+    assert 'trigger is "terminal"' in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,8 +44,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     st.set_defaults(func=_status)
 
 
-def build_spec(args: argparse.Namespace, env: Mapping[str, str], euid: int) -> service.UnitSpec:
-    """The unit for these arguments: who runs it, which config, which directories and devices."""
+def build_spec(args: argparse.Namespace, env: Mapping[str, str], euid: int) -> tuple[service.UnitSpec, str]:
+    """The unit for these arguments (who runs it, which config, directories, devices) and the
+    configured trigger kind."""
     exec_path = service.console_script()
     config_file = args.config.expanduser().absolute() if args.config else None
     if args.user:
@@ -64,22 +66,29 @@ def build_spec(args: argparse.Namespace, env: Mapping[str, str], euid: int) -> s
         # The service reads the account's own config file, not root's (sudo keeps root's HOME).
         config_env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
     config, _ = load_config(config_file, config_env, {})
-    trigger = getattr(config, "trigger", None)
+    kind = str(getattr(getattr(config, "trigger", None), "kind", ""))
     common = dict(exec_path=exec_path, config=config_file,
                   writable=service.writable_dirs(home, config.general.record_dir),
-                  gpio=getattr(trigger, "kind", "") == "gpio",
+                  gpio=kind == "gpio",
                   restart_s=config.service.restart_s, stop_timeout_s=config.service.stop_timeout_s)
     if args.user:
-        return service.UnitSpec(user_unit=True, run_as=run_as, **common)
+        return service.UnitSpec(user_unit=True, run_as=run_as, **common), kind
     return service.UnitSpec(run_as=run_as, groups=service.existing_groups(),
-                            runtime_dir=Path(f"/run/user/{pwd.getpwnam(run_as).pw_uid}"), **common)
+                            runtime_dir=Path(f"/run/user/{pwd.getpwnam(run_as).pw_uid}"), **common), kind
 
 
 def _install(args: argparse.Namespace) -> int:
     euid = os.geteuid()
     if not args.print_only:
         service.check_privileges(args.user, euid, "installing")
-    spec = build_spec(args, os.environ, euid)
+    spec, kind = build_spec(args, os.environ, euid)
+    if kind == "terminal":
+        problem = ("the configured trigger is \"terminal\" (Enter/space in a terminal), which a service "
+                   "does not have: set [trigger] kind = \"evdev\", \"gpio\" or \"wake\" in the config "
+                   "file (voiceskill config path)")
+        if not args.print_only:
+            raise service.ServiceError(problem)
+        print(f"voiceskill: warning: {problem}", file=sys.stderr)
     if args.print_only:
         print(service.render_unit(spec), end="")
         return 0

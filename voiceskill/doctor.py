@@ -5,9 +5,9 @@ a subprocess runner, an importer, ``/proc/meminfo`` text, the device list, a rec
 keyword parameter whose default is the real thing, so tests can hand in fakes.
 
 Memory estimate: model size on disk x 2.5 + 80 MB. Measured (benchmarks/startup_bench.py, x86-64):
-the 71 MB vosk-model-en-0.3.45 grows the RSS by 142 MB when loaded (2.0 x its size) and
-``voiceskill listen`` peaks at 194 MB; the factor 2.5 and the 80 MB for Python, numpy, the TTS
-engine and audio buffers (258 MB for this model) leave a margin for the running coach.
+the 71 MB vosk-model-en-0.3.45 grows the RSS by 142 MB when loaded (2.0 x its size),
+``voiceskill listen`` peaks at 195 MB and ``voiceskill run`` (model, wake/stop spotters, TTS,
+audio) at 226 MB; the estimate (258 MB for this model) covers that with a small margin.
 """
 
 from __future__ import annotations

@@ -87,3 +87,9 @@ def test_request_stop_ends_loop() -> None:
     orch, source, *_ = make("x", {})
     orch.request_stop()
     assert orch.run() == 0 and source.reads == 0
+
+
+def test_quit_event_ends_the_loop() -> None:
+    orch, source, speaker, turns = make("what is a cramp", {2: "quit"})
+    orch.run()
+    assert turns == [] and source.reads < 5

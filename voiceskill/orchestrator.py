@@ -150,6 +150,7 @@ class Orchestrator:
         self._stop_requested = False
         self._heard_ms = 0
         self._finals: list[Transcript] = []
+        self._skip_during_earcon = True
         self._stop_words = {" ".join(words(w)) for w in self.config.stop_words}
 
     def request_stop(self) -> None:
@@ -200,6 +201,10 @@ class Orchestrator:
             self._start_question(event)
         elif event.kind == "release" and self.state is State.LISTENING and self.trigger.hold:
             self._end_question(event.time_s)
+        elif event.kind == "quit":
+            log.info("quit (%s)", event.source)
+            self.speaker.stop()
+            self.request_stop()
 
     def _start_question(self, event: TriggerEvent) -> None:
         self.recognizer.reset()
@@ -211,14 +216,21 @@ class Orchestrator:
         if self.config.earcons:
             self.speaker.earcon("start")
         preroll = getattr(self.trigger, "preroll", None)
+        # After a key the user starts talking after the tone, so what the microphone hears while
+        # the tone plays is the tone; after a wake phrase the question may already be under way.
+        self._skip_during_earcon = not callable(preroll)
         if callable(preroll):
-            for i in range(0, len(audio := preroll()), RATE_HZ * 2 * CHUNK_MS // 1000):
-                self._listen(audio[i:i + RATE_HZ * 2 * CHUNK_MS // 1000])
+            audio = preroll()
+            step = RATE_HZ * 2 * CHUNK_MS // 1000
+            for i in range(0, len(audio), step):
+                if self.state is not State.LISTENING:
+                    break
+                self._listen(audio[i:i + step])
         log.debug("listening (%s)", event.source)
 
     def _listen(self, chunk: bytes) -> None:
         assert self._turn is not None
-        if self.speaker.is_speaking:
+        if self._skip_during_earcon and self.speaker.is_speaking:
             return  # the start earcon is playing: the microphone would hear it
         if self.config.record_dir is not None:
             self._turn.audio.append(chunk)

@@ -246,7 +246,7 @@ def test_say_plays_the_answer_into_the_speaker(pa: PulseSinks, speaker: DeviceSp
     assert utt.queued_at <= utt.first_sample_at <= utt.finished_at  # type: ignore[operator]
     assert speaker.first_sample_at == utt.first_sample_at
     start, end = _loud_span_s(captured)
-    assert abs((end - start) - _speech_span_s(pcm, rate_hz)) < 0.3
+    assert abs((end - start) - _speech_span_s(pcm, rate_hz)) < 0.5
     assert not speaker.is_speaking
 
 
@@ -256,13 +256,15 @@ def test_stop_mid_sentence_cuts_the_sound(pa: PulseSinks, speaker: DeviceSpeaker
         utt = speaker.say(LONG)
         time.sleep(1.0)
         speaker.stop()
+        stopped_at = time.monotonic()
         assert not speaker.is_speaking and utt.stopped
         assert speaker.wait(0.0)
         time.sleep(1.0)
         captured = rec.stop()
+    assert utt.first_sample_at is not None and utt.duration_s > 8.0
     start, end = _loud_span_s(captured)
-    assert utt.duration_s > 8.0
-    assert end - start < 1.5  # cut after about 1 s of the 8+ s answer
+    played_s = stopped_at - utt.first_sample_at  # about 1 s (more on a busy machine)
+    assert end - start < min(played_s + 0.5, utt.duration_s - 4.0)  # cut short, not played out
 
 
 def test_queued_sounds_play_in_order_and_volume_scales(pa: PulseSinks, speaker: DeviceSpeaker) -> None:

@@ -201,9 +201,11 @@ def measure_run(model: Path, repeats: int, trigger: str, timeout_s: float = 180)
 
 def tuned_model_dir(src: Path, dst: Path, options: dict[str, str]) -> Path:
     """A copy of model ``src`` at ``dst`` with ``conf/model.conf`` options replaced (big files symlinked)."""
+    from voiceskill.models import MANIFEST_NAME
+
     dst.mkdir(parents=True)
-    for entry in src.iterdir():
-        if entry.name != "conf":
+    for entry in src.iterdir():  # the install manifest is left out: model.conf differs from it
+        if entry.name not in ("conf", MANIFEST_NAME):
             (dst / entry.name).symlink_to(entry.resolve())
     (dst / "conf").mkdir()
     for entry in (src / "conf").iterdir():

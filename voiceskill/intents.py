@@ -68,6 +68,8 @@ class IntentSet:
     """What can be asked, in a few words free of article facts (help and fallback replies)."""
     vocabulary: frozenset[str] = field(default=frozenset())
     """Every surface word the intents and the article know (for the recognizer's grammar)."""
+    phrasings: tuple[str, ...] = ()
+    """Example questions and multi-word cues as written (for the recognizer's grammar)."""
     source: str = ""
 
     def by_name(self, name: str) -> Intent:
@@ -211,12 +213,27 @@ def load_intents(path: Path, article: Article) -> IntentSet:
     if clash:
         raise IntentsError(f"intents file {path}: duplicate or reserved intent name(s): {', '.join(clash)}")
     meta, meta_words = _load_meta(lexicon)
+    phrasings = _phrasings(data.get("intent", [])) + _phrasings(_parse_toml(
+        builtin_intents_path("meta.intents.toml")).get("intent", []))
     subject = frozenset(normalize(s, lexicon) for s in router.get("subject", [])) - {()}
     off_subject = frozenset(normalize(s, lexicon) for s in router.get("off_subject", [])) - {()}
     vocabulary = _surface_words(data) | meta_words | _article_words(article)
     return IntentSet(intents=tuple(topics + meta), lexicon=lexicon, subject=subject,
                      subject_name=str(router.get("subject_name", article.title)), off_subject=off_subject,
-                     summary=str(router.get("summary", "")), vocabulary=frozenset(vocabulary), source=str(path))
+                     summary=str(router.get("summary", "")), vocabulary=frozenset(vocabulary),
+                     phrasings=phrasings, source=str(path))
+
+
+def _phrasings(raw_intents: list[Any]) -> tuple[str, ...]:
+    """Examples and multi-word cues, as written, without duplicates."""
+    out: dict[str, None] = {}
+    for raw in raw_intents:
+        for example in raw.get("examples", []):
+            out[" ".join(words(example))] = None
+        for cue, weight in dict(raw.get("cues", {})).items():
+            if len(cue.split()) > 1 and isinstance(weight, (int, float)) and weight > 0:
+                out[" ".join(words(cue))] = None
+    return tuple(out)
 
 
 def _article_words(article: Article) -> set[str]:

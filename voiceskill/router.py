@@ -232,6 +232,11 @@ class Router:
         """Every word the router knows: article, intents, meta commands (for a recognizer grammar)."""
         return self.intents.vocabulary
 
+    def phrasings(self) -> tuple[str, ...]:
+        """Whole phrasings people use (examples, multi-word cues): a recognizer grammar that
+        includes them prefers these word sequences in noise."""
+        return self.intents.phrasings
+
     def answers(self) -> list[str]:
         """Every text the router can reply with (for speech synthesis ahead of time)."""
         texts = [self._fallback, help_text(self.intents)]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from voiceskill.commands.ask import add_article_options
+from voiceskill.commands.listen import grammar_vocabulary
 from voiceskill.config import load_config
 from voiceskill.dialog import Dialog
 from voiceskill.orchestrator import LoopConfig, Orchestrator, utterance_words
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             speaker = stack.enter_context(DeviceSpeaker(config.speaker))
         speaker.prepare([*router.answers(), loop.didnt_catch])
-        recognizer = stack.enter_context(model.recognizer(config.recognizer, router.vocabulary()))
+        recognizer = stack.enter_context(model.recognizer(config.recognizer, grammar_vocabulary(router)))
         stop_spotter = stack.enter_context(model.recognizer(
             RecognizerConfig(grammar=True), utterance_words(loop.stop_words) | {"the", "a", "i", "you"}))
         mic = stack.enter_context(Microphone(config.audio))

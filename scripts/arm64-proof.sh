@@ -9,7 +9,8 @@
 # The result is written to scripts/arm64-proof.md. Exit 0 = proof passed.
 #
 # Usage (as root):  scripts/arm64-proof.sh [--only-run] [--rebuild]
-#   --only-run   skip the cached steps' checks and just reinstall the checkout + rerun the proof
+#   --only-run   only reinstall the checkout and rerun the proof (fail if the root is not built yet);
+#                without it, missing steps are built first (finished steps are always cached)
 #   --rebuild    delete the cached root filesystem first
 # Environment:
 #   VOICESKILL_ARM64_CACHE  cache dir (default ${XDG_CACHE_HOME:-/var/cache}/voiceskill-arm64)
@@ -188,16 +189,15 @@ fi
 mkdir -p "$ROOT" "$STAMPS"
 
 ensure_binfmt
-if [[ $ONLY_RUN -eq 0 || ! -e "$STAMPS/deps" ]]; then
-    step stage1 stage1
-    mount_all
-    step stage2 stage2
-    step "packages-$(md5sum <<<"$PACKAGES" | cut -c1-8)" packages  # re-run when the list changes
-    step deps deps
-    step model model
-else
-    mount_all
+if [[ $ONLY_RUN -eq 1 && ! -e "$STAMPS/deps" ]]; then
+    die "nothing cached yet in $CACHE: run once without --only-run"
 fi
+step stage1 stage1       # cached steps are skipped (and their build time reported)
+mount_all
+step stage2 stage2
+step "packages-$(md5sum <<<"$PACKAGES" | cut -c1-8)" packages  # re-run when the list changes
+step deps deps
+step model model
 always app app
 always wav wav
 always proof proof

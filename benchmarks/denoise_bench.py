@@ -61,17 +61,17 @@ from voiceskill.wavio import read_wav  # noqa: E402
 LEAD_AUDIO = Path("/tmp/lead/audio")
 LEARN_S = 0.4
 CHUNK = 320 * 2
-D = DenoiseConfig()
+D = DenoiseConfig(enabled=True)
 
 # name -> (feeding, config); feeding: "raw" | "stream" | "file" | "minstat"
 VARIANTS: dict[str, tuple[str, DenoiseConfig | None]] = {
     "raw": ("raw", None),
-    "hp100": ("stream", DenoiseConfig(highpass_hz=100, suppress=False)),
-    "hp150": ("stream", DenoiseConfig(highpass_hz=150, suppress=False)),
-    "hp200": ("stream", DenoiseConfig(highpass_hz=200, suppress=False)),
-    "hp300": ("stream", DenoiseConfig(highpass_hz=300, suppress=False)),
+    "hp100": ("stream", DenoiseConfig(enabled=True, highpass_hz=100, suppress=False)),
+    "hp150": ("stream", DenoiseConfig(enabled=True, highpass_hz=150, suppress=False)),
+    "hp200": ("stream", DenoiseConfig(enabled=True, highpass_hz=200, suppress=False)),
+    "hp300": ("stream", DenoiseConfig(enabled=True, highpass_hz=300, suppress=False)),
     "default": ("stream", D),
-    "nohp": ("stream", DenoiseConfig(highpass_hz=0)),
+    "nohp": ("stream", DenoiseConfig(enabled=True, highpass_hz=0)),
     "floor-6": ("stream", DenoiseConfig(gain_floor_db=-6)),
     "floor-15": ("stream", DenoiseConfig(gain_floor_db=-15)),
     "over1.5": ("stream", DenoiseConfig(oversubtract=1.5)),

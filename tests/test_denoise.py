@@ -53,7 +53,7 @@ def test_disabled_is_passthrough() -> None:
 
 def test_all_pass_gives_back_the_input_delayed_exactly() -> None:
     x = rng.standard_normal(RATE) * 3000
-    den = Denoiser(DenoiseConfig(highpass_hz=0, suppress=False))
+    den = Denoiser(DenoiseConfig(enabled=True, highpass_hz=0, suppress=False))
     y = samples(stream(den, pcm(x), [320]))
     d = den.latency_samples
     assert d == 480  # 30 ms
@@ -64,15 +64,15 @@ def test_all_pass_gives_back_the_input_delayed_exactly() -> None:
 def test_streaming_equals_block_processing_for_any_chunking() -> None:
     tone, noise = bursts()
     data = pcm(tone + noise)
-    block = Denoiser().process(data)
+    block = Denoiser(DenoiseConfig(enabled=True)).process(data)
     for sizes in ([320], [1, 7, 160, 333, 5000], [3200]):
-        assert stream(Denoiser(), data, sizes) == block
+        assert stream(Denoiser(DenoiseConfig(enabled=True)), data, sizes) == block
 
 
 def test_reset_forgets_everything() -> None:
     tone, noise = bursts()
     data = pcm(tone + noise)
-    den = Denoiser()
+    den = Denoiser(DenoiseConfig(enabled=True))
     first = den.process(data)
     den.learn_noise(pcm(noise))
     den.reset()
@@ -82,14 +82,14 @@ def test_reset_forgets_everything() -> None:
 
 def test_tone_in_noise_gets_a_better_snr() -> None:
     tone, noise = bursts()
-    den = Denoiser()
+    den = Denoiser(DenoiseConfig(enabled=True))
     den.learn_noise(pcm(rng.standard_normal(RATE // 2) * 2000))  # idle audio before the "question"
     y = samples(den.process_file(pcm(tone + noise)))
     snr_in = 10 * np.log10(np.sum(tone ** 2) / np.sum(noise ** 2))
     snr_out = 10 * np.log10(np.sum(tone ** 2) / np.sum((y - tone) ** 2))
     assert snr_out > snr_in + 4.0, (snr_in, snr_out)
     # and without any learned noise (minimum statistics only, streamed)
-    den = Denoiser()
+    den = Denoiser(DenoiseConfig(enabled=True))
     d = den.latency_samples
     y = samples(stream(den, pcm(tone + noise), [320]))[d:]
     snr_out = 10 * np.log10(np.sum(tone[:-d] ** 2) / np.sum((y - tone[:-d]) ** 2))
@@ -97,7 +97,7 @@ def test_tone_in_noise_gets_a_better_snr() -> None:
 
 
 def test_learned_noise_power_matches_the_noise() -> None:
-    den = Denoiser()
+    den = Denoiser(DenoiseConfig(enabled=True))
     sigma = 1500.0
     den.learn_noise(pcm(rng.standard_normal(2 * RATE) * sigma))
     est = den.noise_power
@@ -108,9 +108,9 @@ def test_learned_noise_power_matches_the_noise() -> None:
 
 def test_highpass_removes_rumble_and_keeps_the_speech_band() -> None:
     t = np.arange(RATE) / RATE
-    den = Denoiser(DenoiseConfig(highpass_hz=150, suppress=False))
+    den = Denoiser(DenoiseConfig(enabled=True, highpass_hz=150, suppress=False))
     low = samples(den.process_file(pcm(8000 * np.sin(2 * np.pi * 50 * t))))
-    den = Denoiser(DenoiseConfig(highpass_hz=150, suppress=False))
+    den = Denoiser(DenoiseConfig(enabled=True, highpass_hz=150, suppress=False))
     voice = 8000 * np.sin(2 * np.pi * 500 * t) + 4000 * np.sin(2 * np.pi * 2500 * t)
     kept = samples(den.process_file(pcm(voice)))
     mid = slice(2000, -2000)
@@ -119,7 +119,7 @@ def test_highpass_removes_rumble_and_keeps_the_speech_band() -> None:
 
 
 def test_silence_stays_silence() -> None:
-    den = Denoiser()
+    den = Denoiser(DenoiseConfig(enabled=True))
     assert den.process(bytes(2 * 4800)) == bytes(2 * 4800)
     assert den.process_file(bytes(2 * 8000)) == bytes(2 * 8000)
 
@@ -131,7 +131,7 @@ def test_clean_speech_passes_nearly_unchanged(dev_audio) -> None:  # noqa: F811
     require(clean, "rendered clean questions")
     for row in clean:
         raw = read_wav(row.path)
-        y = samples(Denoiser().process_file(raw))
+        y = samples(Denoiser(DenoiseConfig(enabled=True)).process_file(raw))
         x = samples(raw)
         speech = np.abs(x) > 300
         err = 10 * np.log10(np.sum(x[speech] ** 2) / np.sum((y - x)[speech] ** 2))
@@ -153,7 +153,7 @@ def _recognize_all(rows, topics, denoise: bool) -> int:  # noqa: F811
         for row in rows:
             audio = read_wav(row.path)
             if denoise:
-                den = Denoiser()
+                den = Denoiser(DenoiseConfig(enabled=True))
                 den.learn_noise(audio[: 2 * 6400])  # the 0.4 s before the talker starts, as if idle
                 audio = den.process_file(audio)
             heard = recognize_pcm(rec, audio)

@@ -15,7 +15,8 @@ ROUTER = Router.load()
 
 
 def make(text: str, script: dict[int, str], *, hold: bool = True, n: int = 200, speak_reads: int = 5,
-         stop_text: str = "", end_after: int = 10**9, config: LoopConfig | None = None):
+         stop_text: str = "", end_after: int = 10**9, config: LoopConfig | None = None,
+         record_dir: Path | None = None):
     source = ScriptedSource(n)
     speaker = FakeSpeaker(source, speak_reads=speak_reads)
     turns = []
@@ -23,7 +24,8 @@ def make(text: str, script: dict[int, str], *, hold: bool = True, n: int = 200, 
                         recognizer=FakeRecognizer(text), endpointer=FakeEndpointer(end_after),
                         dialog=Dialog(ROUTER), speaker=speaker,
                         stop_spotter=FakeRecognizer(stop_text) if stop_text else None,
-                        config=config or LoopConfig(earcons=True), on_turn=turns.append)
+                        config=config or LoopConfig(earcons=True), on_turn=turns.append,
+                        record_dir=record_dir)
     return orch, source, speaker, turns
 
 
@@ -74,8 +76,7 @@ def test_stuck_key_ends_at_max_question() -> None:
 
 
 def test_record_dir_only_when_asked(tmp_path: Path) -> None:
-    orch, *_ = make("what is a cramp", {2: "press", 10: "release"},
-                    config=LoopConfig(record_dir=tmp_path / "rec"))
+    orch, *_ = make("what is a cramp", {2: "press", 10: "release"}, record_dir=tmp_path / "rec")
     orch.run(max_turns=1)
     files = sorted(p.suffix for p in (tmp_path / "rec").iterdir())
     assert files == [".json", ".wav"]
@@ -93,3 +94,16 @@ def test_quit_event_ends_the_loop() -> None:
     orch, source, speaker, turns = make("what is a cramp", {2: "quit"})
     orch.run()
     assert turns == [] and source.reads < 5
+
+
+def test_quick_press_and_release_is_a_tap_that_ends_by_silence() -> None:
+    """Bluetooth headsets send play/pause press and release together: that is a tap."""
+    # the fake trigger's clock counts reads as seconds: released 1 "s" after the press
+    orch, source, speaker, turns = make("how much water should i drink", {2: "press", 3: "release"},
+                                        end_after=15, config=LoopConfig(tap_max_ms=2000))
+    orch.run(max_turns=1)
+    assert turns[0].intent == "water" and source.reads >= 15   # ended by silence, not at release
+    held, *_ = make("how much water should i drink", {2: "press", 3: "release"}, end_after=15,
+                    config=LoopConfig(tap_max_ms=500))
+    held.run(max_turns=1)
+    assert held.source.reads < 10                                  # a hold: ended at release

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voiceskill.audio import MicConfig
+from voiceskill.denoise import DenoiseConfig
 from voiceskill.endpoint import EndpointConfig
 from voiceskill.errors import ConfigError, VoiceskillError
 from voiceskill.orchestrator import LoopConfig
@@ -90,6 +91,7 @@ class AppConfig:
     audio: MicConfig = field(default_factory=MicConfig)
     trigger: TriggerConfig = field(default_factory=TriggerConfig)
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    denoise: DenoiseConfig = field(default_factory=DenoiseConfig)
     recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
     speaker: SpeakerConfig = field(default_factory=SpeakerConfig)

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 class DenoiseConfig:
     """How a :class:`Denoiser` cleans audio.
 
-    enabled: False = pass the audio through untouched (no delay).
+    enabled: False (the default) = pass the audio through untouched (no delay); True = clean it
+        up (measured: 10 dB SNR right-topic 58 -> 62 %, clean and 5 dB even; benchmarks/denoise_bench.py).
     highpass_hz: corner of the high-pass filter in hertz (0 = none).
     suppress: apply noise suppression (False = high-pass only).
     oversubtract: the noise estimate is multiplied by this before computing the gain (>1 = more
@@ -58,7 +59,7 @@ class DenoiseConfig:
     hop_ms: frame step in ms; ``frame_ms`` must be 3 x ``hop_ms`` (Hann^2 overlap-adds flat).
     """
 
-    enabled: bool = True
+    enabled: bool = False
     highpass_hz: float = 0.0
     suppress: bool = True
     oversubtract: float = 1.0

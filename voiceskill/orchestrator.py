@@ -36,6 +36,9 @@ class LoopConfig:
 
     earcons: bool = True
     """Play a short tone when listening starts and when it stops."""
+    tap_max_ms: int = 400
+    """A hold-to-talk press released sooner than this is a tap: the question then ends when you
+    stop talking (Bluetooth headset buttons send press and release together)."""
     max_question_ms: int = 10_000
     """Longest question, in milliseconds (a stuck push-to-talk key ends here)."""
     didnt_catch: str = "Sorry, I didn't catch that."
@@ -43,8 +46,6 @@ class LoopConfig:
     stop_words: tuple[str, ...] = ("stop", "stop talking", "cancel", "quiet", "be quiet", "never mind",
                                    "shut up", "enough")
     """Phrases that stop an answer while it plays."""
-    record_dir: Path | None = None
-    """Save each question's audio (WAV) and transcript here; None = never write audio to disk."""
     chunk_timeout_s: float = 0.05
     """How long one poll of the microphone waits, in seconds."""
 
@@ -97,6 +98,13 @@ class Speaker(Protocol):
     def is_speaking(self) -> bool: ...
 
 
+class Denoiser(Protocol):
+    latency_samples: int
+
+    def process(self, chunk: bytes) -> bytes: ...
+    def learn_noise(self, chunk: bytes) -> None: ...
+
+
 class State(enum.Enum):
     IDLE = "idle"
     LISTENING = "listening"
@@ -131,7 +139,8 @@ class Orchestrator:
 
     def __init__(self, *, source: AudioSource, trigger: Trigger, recognizer: Recognizer,
                  endpointer: Endpointer, dialog: Dialog, speaker: Speaker,
-                 stop_spotter: Recognizer | None = None, config: LoopConfig | None = None,
+                 stop_spotter: Recognizer | None = None, denoiser: Denoiser | None = None,
+                 config: LoopConfig | None = None, record_dir: Path | None = None,
                  on_turn: Callable[[Turn], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.source = source
@@ -141,6 +150,9 @@ class Orchestrator:
         self.dialog = dialog
         self.speaker = speaker
         self.stop_spotter = stop_spotter
+        self.denoiser = denoiser
+        self.record_dir = record_dir
+        """Save each question's audio (WAV) and transcript here; None = never write them to disk."""
         self.config = config or LoopConfig()
         self.on_turn = on_turn
         self.clock = clock
@@ -151,6 +163,8 @@ class Orchestrator:
         self._heard_ms = 0
         self._finals: list[Transcript] = []
         self._skip_during_earcon = True
+        self._hold = trigger.hold
+        """Whether this question ends on key release (else: by silence)."""
         self._stop_words = {" ".join(words(w)) for w in self.config.stop_words}
 
     def request_stop(self) -> None:
@@ -183,6 +197,8 @@ class Orchestrator:
             return  # the chunk that completed a wake phrase is not part of the question
         if self.state is State.IDLE:
             self.endpointer.listen_noise(chunk)
+            if self.denoiser is not None:
+                self.denoiser.learn_noise(chunk)
         elif self.state is State.LISTENING:
             self._listen(chunk)
         elif self.state is State.SPEAKING:
@@ -195,12 +211,18 @@ class Orchestrator:
             if self.state is State.SPEAKING:
                 log.info("barge-in (%s): stopping the answer", event.source)
                 self.speaker.stop()
-            if self.state is State.LISTENING and not self.trigger.hold:
+            if self.state is State.LISTENING and not self._hold:
                 self._end_question(event.time_s)  # a second tap ends the question early
                 return
             self._start_question(event)
-        elif event.kind == "release" and self.state is State.LISTENING and self.trigger.hold:
-            self._end_question(event.time_s)
+        elif event.kind == "release" and self.state is State.LISTENING and self._hold:
+            assert self._turn is not None
+            if (event.time_s - self._turn.started_s) * 1000 < self.config.tap_max_ms:
+                log.debug("tap (released after %.0f ms): the question ends by silence",
+                          (event.time_s - self._turn.started_s) * 1000)
+                self._hold = False
+            else:
+                self._end_question(event.time_s)
         elif event.kind == "quit":
             log.info("quit (%s)", event.source)
             self.speaker.stop()
@@ -212,6 +234,7 @@ class Orchestrator:
         self._turn = Turn(trigger=event.source, started_s=event.time_s)
         self._heard_ms = 0
         self._finals = []
+        self._hold = self.trigger.hold
         self.state = State.LISTENING
         if self.config.earcons:
             self.speaker.earcon("start")
@@ -232,9 +255,9 @@ class Orchestrator:
         assert self._turn is not None
         if self._skip_during_earcon and self.speaker.is_speaking:
             return  # the start earcon is playing: the microphone would hear it
-        if self.config.record_dir is not None:
+        if self.record_dir is not None:
             self._turn.audio.append(chunk)
-        final = self.recognizer.accept(chunk)
+        final = self.recognizer.accept(chunk if self.denoiser is None else self.denoiser.process(chunk))
         if final is not None and final.text.strip():
             self._finals.append(final)
         self._heard_ms += CHUNK_MS
@@ -242,7 +265,7 @@ class Orchestrator:
             log.info("question reached %d ms: ending it", self.config.max_question_ms)
             self._end_question(self.clock())
             return
-        if not self.trigger.hold:
+        if not self._hold:
             mark = self.endpointer.feed(chunk)
             if final is not None:
                 mark = self.endpointer.final_result(bool(final.text.strip())) or mark
@@ -253,6 +276,8 @@ class Orchestrator:
         turn = self._turn
         assert turn is not None
         turn.ended_s = ended_s
+        if self.denoiser is not None and self.denoiser.latency_samples:  # flush its delay
+            self.recognizer.accept(self.denoiser.process(bytes(2 * self.denoiser.latency_samples)))
         parts = [*self._finals, self.recognizer.finish()]
         text = " ".join(p.text.strip() for p in parts if p.text.strip())
         confidences = [c for p in parts if p.text.strip() for c in p.confidences]
@@ -297,8 +322,8 @@ class Orchestrator:
     def _finish_turn(self, turn: Turn) -> None:
         log.info("turn trigger=%s transcript=%s intent=%s confidence=%.2f latency_ms=%.0f",
                  turn.trigger, json.dumps(turn.transcript), turn.intent, turn.confidence, turn.latency_ms)
-        if self.config.record_dir is not None:
-            _record(self.config.record_dir, turn)
+        if self.record_dir is not None:
+            _record(self.record_dir, turn)
         if self.on_turn is not None:
             self.on_turn(turn)
         turn.audio.clear()

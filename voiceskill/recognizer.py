@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from voiceskill.audio import RATE_HZ, SAMPLE_WIDTH_BYTES
 from voiceskill.errors import ModelError
@@ -114,14 +114,25 @@ class Recognizer(Protocol):
 # The model
 
 
+def import_vosk() -> Any:
+    """The vosk module; a missing package or system library is a one-line ModelError."""
+    try:
+        import vosk
+    except ImportError:
+        raise ModelError("the vosk package is not installed: pip install vosk") from None
+    except OSError as exc:  # libvosk.so needs a system library (e.g. libatomic1 on minimal Debian arm64)
+        raise ModelError(f"the Vosk library cannot load ({exc}): install the missing system library, "
+                         "e.g. sudo apt install libatomic1") from None
+    return vosk
+
+
 class SpeechModel:
     """The Vosk model, loaded once; a context manager. ``load_s`` is the load time in seconds."""
 
     def __init__(self, path: Path, *, debug: bool = False) -> None:
         from voiceskill.models import check_model_dir
 
-        import vosk
-
+        vosk = import_vosk()
         self.path = Path(path)
         check_model_dir(self.path)
         vosk.SetLogLevel(0 if debug else -1)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from voiceskill.errors import AudioError
+from voiceskill.denoise import DenoiseConfig, Denoiser
 from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, recognize_pcm
 
 
@@ -37,6 +38,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    "the article)")
     p.add_argument("--open-vocab", action="store_true",
                    help="recognize any English word instead of only the words the coach knows")
+    p.add_argument("--denoise", action="store_true",
+                   help="clean up steady background noise before recognition (see benchmarks/denoise_bench.py)")
     p.set_defaults(func=run_listen)
 
     t = sub.add_parser("transcribe", parents=[common], help="print the words heard in WAV files",
@@ -103,11 +106,14 @@ def run_listen(args: argparse.Namespace) -> int:
 
     router = Router.load(args.article, args.intents)
     config = RecognizerConfig(grammar=not args.open_vocab)
+    denoise = Denoiser(DenoiseConfig(enabled=True)) if args.denoise else None
     with _load_model(args) as model, model.recognizer(config, grammar_vocabulary(router)) as rec:
 
         def handle(path: Path) -> dict[str, object]:
             t0 = time.perf_counter()
             pcm = read_wav(path)
+            if denoise is not None:
+                pcm = denoise.process_file(pcm)
             t1 = time.perf_counter()
             rec.reset()
             heard = recognize_pcm(rec, pcm, config.file_chunk_ms, config.rate_hz)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import logging
 import os
 import signal
@@ -61,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     config, _ = load_config(args.config, os.environ, overrides)
     from voiceskill.audio import Microphone, find_device
+    from voiceskill.denoise import Denoiser
     from voiceskill.endpoint import Endpointer
     from voiceskill.models import resolve_model_dir
     from voiceskill.speaker import DeviceSpeaker, WavFileSpeaker
@@ -68,8 +68,6 @@ def run(args: argparse.Namespace) -> int:
 
     general = config.general
     loop: LoopConfig = config.loop
-    if general.record_dir is not None:
-        loop = dataclasses.replace(loop, record_dir=general.record_dir)
     router = Router.load(general.article, args.intents, config.router)
     model_dir = resolve_model_dir(general.model)
     # fail fast, before the slow start-up work, on devices that are not there
@@ -89,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
             RecognizerConfig(grammar=True), utterance_words(loop.stop_words) | {"the", "a", "i", "you"}))
         mic = stack.enter_context(Microphone(config.audio))
         mic.drain()
+        denoiser = Denoiser(config.denoise) if config.denoise.enabled else None
         orchestrator = Orchestrator(source=mic, trigger=trigger, recognizer=recognizer,
                                     endpointer=Endpointer(config.endpoint), dialog=Dialog(router),
-                                    speaker=speaker, stop_spotter=stop_spotter, config=loop)
+                                    speaker=speaker, stop_spotter=stop_spotter, denoiser=denoiser,
+                                    config=loop, record_dir=general.record_dir)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: orchestrator.request_stop())
         log.info("ready in %.0f ms (model %s, trigger %s, article %s)", (time.monotonic() - started) * 1000,

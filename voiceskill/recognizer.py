@@ -114,6 +114,14 @@ class Recognizer(Protocol):
 # The model
 
 
+def everyday_words() -> frozenset[str]:
+    """Common words that are about no article (voiceskill/data/everyday-words.txt), for the grammar."""
+    from importlib import resources
+
+    text = (resources.files("voiceskill") / "data" / "everyday-words.txt").read_text()
+    return frozenset(w for line in text.splitlines() if not line.startswith("#") for w in line.split())
+
+
 def import_vosk() -> Any:
     """The vosk module; a missing package or system library is a one-line ModelError."""
     try:

@@ -175,10 +175,9 @@ class Orchestrator:
     def run(self, max_turns: int | None = None) -> int:
         """Run until asked to stop, or until ``max_turns`` turns have been answered. Returns turns."""
         log.info("listening: %s", "hold the key to talk" if self.trigger.hold else "trigger to talk")
-        while not self._stop_requested and (max_turns is None or self.turns < max_turns
-                                            or self.state is State.SPEAKING):
+        while not self._stop_requested:
             if max_turns is not None and self.turns >= max_turns and not self.speaker.is_speaking:
-                break
+                break  # the last answer has been spoken
             self.step()
         return self.turns
 

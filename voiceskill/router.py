@@ -32,14 +32,17 @@ _STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
 
 @dataclass(frozen=True)
 class RouterConfig:
-    min_confidence: float = 0.45
+    min_confidence: float = 0.5
     """Replies below this confidence (0..1) become the fallback."""
     score_at_half_confidence: float = 3.0
     """The score that maps to confidence 0.5 (confidence = 1 - 2^(-score/this))."""
-    off_subject_penalty: float = 1.0
+    off_subject_penalty: float = 1.5
     """Score taken off when the utterance has no subject word."""
     other_subject_penalty: float = 2.0
     """Further score taken off when the utterance names something else (intents' `off_subject`)."""
+    min_subject_confidence: float = 0.6
+    """A subject word heard with less confidence than this does not make the utterance on-subject
+    (noise is often heard as "glutes" or "cramps")."""
     subject_bonus: float = 1.0
     """Score added to article intents when the utterance names the subject ("cramp", "glute")."""
     confidence_weight: float = 0.3
@@ -308,7 +311,8 @@ class Router:
             # one shared word is weak evidence, however rare: full credit needs two
             share = (mass / self._example_mass[idx][e_idx]) ** 2 * min(1.0, count / 2)
             best_example[idx] = max(best_example[idx], share)
-        has_subject = _has_any(stems, self._subject_first)
+        sure = [s if c >= cfg.min_subject_confidence else UNK for s, c in zip(stems, confs)]
+        has_subject = _has_any(sure, self._subject_first)
         off_subject = _has_any(stems, self._off_subject_first)
         if off_subject:
             has_subject = False  # "stomach cramps", "my hamstring": not the article's subject

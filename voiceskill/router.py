@@ -60,6 +60,8 @@ class RouterConfig:
     """Score taken off per unit share of unheard words ([unk] or low confidence) in the utterance."""
     max_phrase_gap: int = 2
     """Words that may stand inside a cue phrase ("how much of the water" matches "how much water")."""
+    phrase_gap_discount: float = 0.2
+    """A cue phrase found with words inside it counts this much less per inside word."""
     fuzzy: bool = True
     """Map unknown typed words to a known word one or two letters away."""
 
@@ -297,7 +299,9 @@ class Router:
                 at = _match(stems, i, phrase, self.config.max_phrase_gap)
                 if at is not None:
                     seen.add((idx, phrase))
-                    cue_score[idx] += weight * (1.0 - cfg.confidence_weight * (1.0 - min(confs[j] for j in at)))
+                    gap = at[-1] - at[0] + 1 - len(at)
+                    cue_score[idx] += (weight * (1.0 - cfg.confidence_weight * (1.0 - min(confs[j] for j in at)))
+                                       * (1.0 - cfg.phrase_gap_discount * gap))
                     covered[idx].update(at)
         present = set(stems)
         # example resemblance: share of the example's idf mass that was heard

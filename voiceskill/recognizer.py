@@ -114,12 +114,20 @@ class Recognizer(Protocol):
 # The model
 
 
-def everyday_words() -> frozenset[str]:
-    """Common words that are about no article (voiceskill/data/everyday-words.txt), for the grammar."""
+def everyday_vocabulary() -> frozenset[str]:
+    """Common words and phrases that are about no article, for the grammar:
+    voiceskill/data/everyday-words.txt (words) and everyday-phrases.txt (one phrase a line)."""
     from importlib import resources
 
-    text = (resources.files("voiceskill") / "data" / "everyday-words.txt").read_text()
-    return frozenset(w for line in text.splitlines() if not line.startswith("#") for w in line.split())
+    data = resources.files("voiceskill") / "data"
+
+    def lines(name: str) -> list[str]:
+        return [line for line in (data / name).read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+
+    words = {w for line in lines("everyday-words.txt") + lines("everyday-phrases.txt") for w in line.split()}
+    phrases = {" ".join(line.split()) for line in lines("everyday-phrases.txt") if len(line.split()) > 1}
+    return frozenset(words | phrases)
 
 
 def import_vosk() -> Any:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from voiceskill.errors import AudioError
 from voiceskill.denoise import DenoiseConfig, Denoiser
-from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, everyday_words, recognize_pcm
+from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, everyday_vocabulary, recognize_pcm
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -72,12 +72,13 @@ def grammar_vocabulary(router: object) -> set[str]:
     """What the recognizer listens for in grammar mode: the router's words, plus its example
     phrasings when it offers them (``router.phrasings()``); phrasings make noisy speech land on
     whole likely word sequences (measured in benchmarks/recognizer_bench.py). Everyday words
-    (:func:`voiceskill.recognizer.everyday_words`) give off-topic speech somewhere to land."""
+    and phrases (:func:`voiceskill.recognizer.everyday_vocabulary`) give off-topic speech
+    somewhere to land."""
     vocabulary = set(router.vocabulary())  # type: ignore[attr-defined]
     phrasings = getattr(router, "phrasings", None)
     if callable(phrasings):
         vocabulary.update(phrasings())
-    return vocabulary | everyday_words()
+    return vocabulary | everyday_vocabulary()
 
 
 def _ms(seconds: float) -> float:

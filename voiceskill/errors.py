@@ -37,3 +37,7 @@ class TriggerError(VoiceskillError):
 
 class ConfigError(VoiceskillError):
     """A configuration file or value is invalid."""
+
+
+class ServiceError(VoiceskillError):
+    """Installing, removing or querying the systemd service failed."""

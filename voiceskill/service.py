@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from voiceskill.errors import VoiceskillError
+from voiceskill.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,6 @@ Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 """Runs a command (``["systemctl", ...]``) and returns its completed process (never raises)."""
 
 
-class ServiceError(VoiceskillError):
-    """The service cannot be installed, removed or queried."""
 
 
 def run_command(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED, require
+from evalsets import FALLBACK, answer_ok, load_topics  # noqa: F401 (re-exported for tests and benchmarks)
 
 EVAL = SHARED / "eval"
 RENDER = EVAL / "render_audio.py"
@@ -35,7 +36,6 @@ QUESTIONS = EVAL / "questions.tsv"
 TOPICS = EVAL / "topics.tsv"
 ALL_VOICES = ("espeak-us", "espeak-us-f", "espeak-gb-m", "flite-slt", "flite-awb", "flite-rms",
               "flite-kal", "festival-slt", "festival-kal")
-FALLBACK = "fallback"
 
 
 @dataclass(frozen=True)
@@ -106,27 +106,6 @@ def render_questions(questions: Path = QUESTIONS, *, voices: Sequence[str] = ALL
     for r in range(rotations):
         rows.extend(_read_index(target / f"rot{r}"))
     return rows
-
-
-def load_topics(path: Path = TOPICS) -> dict[str, re.Pattern[str] | None]:
-    """topic -> compiled answer regex (case-insensitive); ``None`` for the fallback topic."""
-    topics: dict[str, re.Pattern[str] | None] = {}
-    for line in path.read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        topic, regex = line.split("\t")[:2]
-        topics[topic] = None if topic == FALLBACK else re.compile(regex, re.IGNORECASE)
-    return topics
-
-
-def answer_ok(topic: str, intent: str | None, answer: str,
-              topics: dict[str, re.Pattern[str] | None]) -> bool:
-    """Whether a reply is right for a question of ``topic``: the answer matches the topic's regex,
-    or for off-topic questions no intent and no article fact (no topic regex matches)."""
-    pattern = topics[topic]
-    if pattern is not None:
-        return bool(pattern.search(answer))
-    return intent is None and not any(p.search(answer) for p in topics.values() if p is not None)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from conftest import REPO, SHARED
@@ -17,9 +18,23 @@ def _rows(path: Path) -> list[list[str]]:
             if line.strip() and not line.startswith("#")]
 
 
+FALLBACK = "fallback"
+
+
+def load_topics(path: Path = EVAL / "topics.tsv") -> dict[str, re.Pattern[str] | None]:
+    """topic -> compiled answer regex (case-insensitive); ``None`` for the fallback topic."""
+    return {row[0]: None if row[0] == FALLBACK else re.compile(row[1], re.IGNORECASE)
+            for row in _rows(path)}
+
+
+@lru_cache(maxsize=None)
+def _shared_topics() -> dict[str, re.Pattern[str] | None]:
+    return load_topics()
+
+
 def topics() -> dict[str, re.Pattern[str]]:
-    return {row[0]: re.compile(row[1], re.IGNORECASE) for row in _rows(EVAL / "topics.tsv")
-            if row[0] != "fallback"}
+    """The article topics' answer regexes (fallback left out)."""
+    return {topic: rx for topic, rx in _shared_topics().items() if rx is not None}
 
 
 def questions(path: Path = EVAL / "questions.tsv") -> list[tuple[str, str]]:
@@ -42,13 +57,21 @@ def conversations(path: Path = EVAL / "conversations.tsv") -> list[Conversation]
     return out
 
 
-def states_a_fact(answer: str) -> bool:
+def states_a_fact(answer: str, patterns: dict[str, re.Pattern[str] | None] | None = None) -> bool:
     """Whether an answer says anything a topic regex recognizes as an article fact."""
-    return any(rx.search(answer) for rx in topics().values())
+    return any(rx.search(answer) for rx in (patterns or _shared_topics()).values() if rx is not None)
+
+
+def answer_ok(topic: str, intent: str | None, answer: str,
+              patterns: dict[str, re.Pattern[str] | None]) -> bool:
+    """Whether a reply is right for a question of ``topic``: the answer matches the topic's regex,
+    or for off-topic questions no intent and no article fact (no topic regex matches)."""
+    pattern = patterns[topic]
+    if pattern is not None:
+        return bool(pattern.search(answer))
+    return intent is None and not states_a_fact(answer, patterns)
 
 
 def judge(topic: str, intent: str | None, answer: str) -> bool:
     """A reply to a question labelled ``topic`` is right (topics.tsv semantics)."""
-    if topic == "fallback":
-        return intent is None and not states_a_fact(answer)
-    return bool(topics()[topic].search(answer))
+    return answer_ok(topic, intent, answer, _shared_topics())

@@ -129,7 +129,7 @@ class WavChunkSource:
     """An AudioSource that plays a list of 16 kHz int16 clips as 20 ms chunks (for soak runs
     faster than real time): ``queue(pcm)`` adds a clip, silence otherwise."""
 
-    def __init__(self, silence_chunks_per_read: int = 0) -> None:
+    def __init__(self) -> None:
         self.pending: deque[bytes] = deque()
 
     def queue(self, pcm: bytes) -> None:

@@ -149,7 +149,7 @@ def _intent(raw: Mapping[str, Any], lexicon: Mapping[str, Phrase], where: str, m
         key = normalize(phrase, lexicon)
         if key:
             cues[key] = float(weight) if key not in cues else max(cues[key], float(weight))
-    examples = tuple(frozenset(s for s in normalize(e, lexicon) if s not in _STOP_STEMS)
+    examples = tuple(frozenset(s for s in normalize(e, lexicon) if s not in STOP_STEMS)
                      for e in raw.get("examples", []))
     needs = frozenset(s for n in raw.get("needs", []) for s in normalize(n, lexicon))
     answer = raw.get("answer", "")
@@ -170,7 +170,8 @@ def _intent(raw: Mapping[str, Any], lexicon: Mapping[str, Phrase], where: str, m
                   meta=meta)
 
 
-_STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
+STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
+"""The stems of :data:`STOPWORDS`."""
 
 
 def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str]]:
@@ -260,14 +261,14 @@ def build_intents(article: Article, sentences_per_answer: int = 2) -> IntentSet:
             docs.append((section.heading, text, texts[i:], normalize(text, lexicon)))
     df: Counter[str] = Counter()
     for _, _, _, stems in docs:
-        df.update(set(stems) - _STOP_STEMS)
+        df.update(set(stems) - STOP_STEMS)
     n = len(docs)
-    title_stems = {s for s in normalize(article.title, lexicon) if s not in _STOP_STEMS}
+    title_stems = {s for s in normalize(article.title, lexicon) if s not in STOP_STEMS}
     intents: list[Intent] = []
     for heading, _, following, stems in docs:
-        heading_stems = {s for s in normalize(heading, lexicon) if s not in _STOP_STEMS}
+        heading_stems = {s for s in normalize(heading, lexicon) if s not in STOP_STEMS}
         cues: dict[Phrase, float] = {}
-        for s in set(stems) - _STOP_STEMS:
+        for s in set(stems) - STOP_STEMS:
             cues[(s,)] = round(2.0 + 3.0 * math.log(n / df[s]) / math.log(n + 1), 2)
         for s in heading_stems - title_stems:
             cues[(s,)] = max(cues.get((s,), 0.0), 3.5)
@@ -277,12 +278,12 @@ def build_intents(article: Article, sentences_per_answer: int = 2) -> IntentSet:
                      for i in range(0, len(rest), sentences_per_answer))
         name = _slug(heading) if heading != article.title else "overview"
         intents.append(Intent(name=name, label=heading.lower() if heading != article.title else "the basics",
-                              cues=cues, needs=frozenset(), examples=(frozenset(stems) - _STOP_STEMS,),
+                              cues=cues, needs=frozenset(), examples=(frozenset(stems) - STOP_STEMS,),
                               answer=answer, more=more))
     meta, meta_words = _load_meta(lexicon)
     # the subject: what the title and the headings name
     subject = frozenset((s,) for sec in article.sections for s in normalize(sec.heading, lexicon)
-                        if s not in _STOP_STEMS)
+                        if s not in STOP_STEMS)
     # Labels for help: one per section, in article order.
     return IntentSet(intents=tuple(intents + meta), lexicon=lexicon, subject=subject,
                      subject_name=article.title.lower(),

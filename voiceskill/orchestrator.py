@@ -17,15 +17,15 @@ import enum
 import json
 import logging
 import time
-import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from voiceskill.audio import CHUNK_MS, RATE_HZ
+from voiceskill.audio import CHUNK_BYTES, CHUNK_MS
 from voiceskill.dialog import Dialog
 from voiceskill.text import words
+from voiceskill.wavio import write_wav
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ class Orchestrator:
         self._skip_during_earcon = not callable(preroll)
         if callable(preroll):
             audio = preroll()
-            step = RATE_HZ * 2 * CHUNK_MS // 1000
+            step = CHUNK_BYTES
             for i in range(0, len(audio), step):
                 if self.state is not State.LISTENING:
                     break
@@ -331,11 +331,7 @@ class Orchestrator:
 def _record(directory: Path, turn: Turn) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     stem = str(directory / time.strftime("%Y%m%d-%H%M%S")) + f"-{int(turn.started_s * 1000) % 1000:03d}"
-    with wave.open(stem + ".wav", "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE_HZ)
-        out.writeframes(b"".join(turn.audio))
+    write_wav(stem + ".wav", b"".join(turn.audio))
     Path(stem + ".json").write_text(json.dumps(
         {"trigger": turn.trigger, "transcript": turn.transcript, "intent": turn.intent,
          "confidence": turn.confidence, "answer": turn.answer}) + "\n")

@@ -21,14 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from voiceskill.article import Article, load_article
-from voiceskill.intents import (STOPWORDS, Intent, IntentSet, Phrase, build_intents, builtin_intents_path,
+from voiceskill.intents import (STOP_STEMS, Intent, IntentSet, Phrase, build_intents, builtin_intents_path,
                                 intents_path_for, load_intents, section_labels)
 from voiceskill.text import FILLERS, UNK, stem, words
 
 log = logging.getLogger(__name__)
-
-_STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
-
 
 @dataclass(frozen=True)
 class RouterConfig:
@@ -187,7 +184,7 @@ class Router:
         # example index: stem -> [(intent index, example index)], with idf weights
         df: dict[str, int] = {}
         for intent in intents.intents:
-            for s in set().union(*intent.examples, *(set(p) for p in intent.cues)) if intent.examples or intent.cues else set():
+            for s in set().union(*intent.examples, *intent.cues):
                 df[s] = df.get(s, 0) + 1
         n = len(intents.intents)
         self._idf = {s: math.log(1 + n / c) for s, c in df.items()}
@@ -320,7 +317,7 @@ class Router:
         off_subject = _has_any(stems, self._off_subject_first)
         if off_subject:
             has_subject = False  # "stomach cramps", "my hamstring": not the article's subject
-        content_set = {i for i, s in enumerate(stems) if s not in _STOP_STEMS}
+        content_set = {i for i, s in enumerate(stems) if s not in STOP_STEMS}
         heard = max(1, len(stems))
         unheard_share = unheard / heard
         scored: list[tuple[float, Intent]] = []

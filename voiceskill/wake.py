@@ -55,7 +55,7 @@ class WakeConfig:
     """
 
     phrase: str = "hey coach"
-    min_confidence: float = 0.6
+    min_confidence: float = 0.65
     partial_stable_ms: int = 500
     cooldown_ms: int = 1500
     preroll_ms: int = 300

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes.util
 import json
+import re
 import sys
 import textwrap
 import time
@@ -308,4 +309,7 @@ def test_the_spoken_answer_is_understood_by_vosk(pa: PulseSinks, speaker: Device
     recognizer = vosk.KaldiRecognizer(vosk.Model(str(model_dir)), CAPTURE_RATE_HZ)
     recognizer.AcceptWaveform(captured)
     heard = json.loads(recognizer.FinalResult())["text"]
-    assert {"stretch", "muscle", "slowly", "thirty", "seconds"} <= set(heard.split()), heard
+    # Vosk sometimes splits the same sounds differently ("muscles lowly"): compare without word
+    # boundaries, in order
+    letters = heard.replace(" ", "")
+    assert re.search("stretch.*muscle.*slowly.*thirty.*seconds", letters), heard

@@ -40,7 +40,9 @@ from voiceskill.audio import MicConfig, Microphone  # noqa: E402
 from voiceskill.dialog import Dialog  # noqa: E402
 from voiceskill.endpoint import Endpointer  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
+from voiceskill.commands.listen import grammar_vocabulary  # noqa: E402
 from voiceskill.orchestrator import LoopConfig, Orchestrator, Turn  # noqa: E402
+from voiceskill.passes import open_passes  # noqa: E402
 from voiceskill.recognizer import SpeechModel, RecognizerConfig  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
 from voiceskill.speaker import DeviceSpeaker, SpeakerConfig  # noqa: E402
@@ -74,7 +76,8 @@ class Harness:
         self.turns: list[Turn] = []
         self.event = threading.Event()
         self.trigger = EvdevTrigger(TriggerConfig(kind="evdev", evdev_keys=("KEY_PLAYPAUSE",)), device)
-        self.recognizer = model.recognizer(RecognizerConfig(), router.vocabulary())
+        # as `voiceskill run` builds it: the default passes over the listen grammar
+        self.recognizer = open_passes(model, RecognizerConfig(), grammar_vocabulary(router))
         self.orch = Orchestrator(source=source, trigger=self.trigger, recognizer=self.recognizer,
                                  endpointer=Endpointer(), dialog=Dialog(router), speaker=speaker,
                                  config=LoopConfig(earcons=True), on_turn=self._on_turn)

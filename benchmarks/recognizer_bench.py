@@ -12,8 +12,11 @@ Usage: python3 benchmarks/recognizer_bench.py [--questions TSV] [--rotations 9] 
   Router.route), model loaded once per worker; ``--jobs`` workers split the files. Modes:
   ``open`` = open vocabulary; ``words`` = grammar of router.vocabulary() (+ [unk]) only;
   ``frames`` = what ``listen`` uses: the words plus question frames (RecognizerConfig
-  .question_frames) plus the router's phrasings when it offers them (listen.grammar_vocabulary);
-  ``examples`` = frames plus the example phrasings of the built-in intents files.
+  .question_frames) plus the router's phrasings when it offers them (listen.grammar_vocabulary),
+  heard in the passes of RecognizerConfig.passes (plain, denoised, strong; voiceskill.passes) with
+  the router keeping the transcript it is most confident about; ``frames1`` = the same grammar in
+  one plain pass (what ``listen --passes plain`` does); ``examples`` = frames1 plus the example
+  phrasings of the built-in intents files. ``open``, ``words`` and ``examples`` are one plain pass.
   A question is right when the answer matches its topic's regex in shared/eval/topics.tsv; an
   off-topic ("fallback") question is right when no intent is chosen and no article fact spoken.
 * Every miss goes to ``--dump`` (TSV: mode, snr, voice, file, expected topic, question, transcript,
@@ -49,11 +52,12 @@ from audio_fixtures import (FALLBACK, QUESTIONS, AudioRow, answer_ok, cache_root
                             load_topics, render_questions)
 from voiceskill.commands.listen import grammar_vocabulary  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
-from voiceskill.recognizer import RecognizerConfig, SpeechModel, recognize_pcm  # noqa: E402
+from voiceskill.passes import best_hypothesis, hear_file  # noqa: E402
+from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
 from voiceskill.wavio import read_wav  # noqa: E402
 
-MODES = ("open", "words", "frames", "examples")
+MODES = ("open", "words", "frames1", "frames", "examples")
 SNR_ORDER = ("clean", "20", "10", "5", "0")
 STOP = set("a an the of to in on for about with is are am i my me you your it do does did can could "
            "should would what why how when which who be have has get".split())
@@ -77,7 +81,14 @@ def intent_examples() -> list[str]:
 
 
 def config_for(mode: str) -> RecognizerConfig:
-    return RecognizerConfig(grammar=mode != "open", question_frames=mode != "words")
+    passes = RecognizerConfig().passes if mode == "frames" else ("plain",)
+    return RecognizerConfig(grammar=mode != "open", question_frames=mode != "words", passes=passes)
+
+
+def hear(router: Router, passes: list[tuple[str, object]], pcm: bytes) -> Transcript:
+    """What ``listen`` does with one file: every pass, then the transcript the router likes best."""
+    heard = hear_file(pcm, passes, rate_hz=16000, chunk_ms=RecognizerConfig().file_chunk_ms)  # type: ignore[arg-type]
+    return best_hypothesis(heard, lambda t: router.route(t.text, t.confidences).confidence).transcript
 
 
 def vocabulary_for(mode: str, router: Router) -> set[str] | None:
@@ -88,6 +99,12 @@ def vocabulary_for(mode: str, router: Router) -> set[str] | None:
     return grammar_vocabulary(router)
 
 
+def passes_for(mode: str, model: SpeechModel, router: Router) -> list[tuple[str, object]]:
+    config = config_for(mode)
+    vocabulary = vocabulary_for(mode, router)
+    return [(name, model.recognizer(config, vocabulary)) for name in config.passes]
+
+
 def _work(args: tuple[list[tuple[str, str, str, str, str]], tuple[str, ...]]) -> list[dict[str, object]]:
     """One worker: load model + router once, run every (file, mode)."""
     rows, modes = args
@@ -95,12 +112,11 @@ def _work(args: tuple[list[tuple[str, str, str, str, str]], tuple[str, ...]]) ->
     topics = load_topics()
     out = []
     with SpeechModel(resolve_model_dir()) as model:
-        recs = {m: model.recognizer(config_for(m), vocabulary_for(m, router))
-                for m in modes}
+        recs = {m: passes_for(m, model, router) for m in modes}
         for path, topic, question, voice, snr in rows:
             pcm = read_wav(path)
-            for mode, rec in recs.items():
-                heard = recognize_pcm(rec, pcm)
+            for mode, passes in recs.items():
+                heard = hear(router, passes, pcm)
                 reply = router.route(heard.text, heard.confidences)
                 out.append({"mode": mode, "file": path, "topic": topic, "question": question,
                             "voice": voice, "snr": snr, "transcript": heard.text, "intent": reply.intent,
@@ -135,10 +151,10 @@ def rtf_pinned(files: list[str], modes: tuple[str, ...]) -> dict[str, float]:
     audio_s = sum(len(p) for p in pcms) / 2 / 16000
     with SpeechModel(resolve_model_dir()) as model:
         for mode in modes:
-            rec = model.recognizer(config_for(mode), vocabulary_for(mode, router))
+            passes = passes_for(mode, model, router)
             start = time.perf_counter()
             for pcm in pcms:
-                recognize_pcm(rec, pcm)
+                hear(router, passes, pcm)
             result[f"rtf_{mode}"] = (time.perf_counter() - start) / audio_s
     return result
 

@@ -143,3 +143,52 @@ class WavChunkSource:
 
     def drain(self) -> int:
         return 0
+
+
+class MarkingDenoiser:
+    """A denoiser stand-in that XORs every byte with ``mark`` (so a pass's audio is recognizable),
+    with a delay of ``latency_samples`` zero samples like the real one; records learned noise."""
+
+    def __init__(self, mark: int, latency_samples: int = 0) -> None:
+        self.mark, self.latency_samples = mark, latency_samples
+        self._delay = bytes(2 * latency_samples)
+        self.learned: list[bytes] = []
+
+    def process(self, chunk: bytes) -> bytes:
+        data = self._delay + bytes(b ^ self.mark for b in chunk)
+        out, self._delay = data[:len(chunk)], data[len(chunk):]
+        return out
+
+    def learn_noise(self, chunk: bytes) -> None:
+        self.learned.append(chunk)
+
+
+class RecordingRecognizer:
+    """Records the bytes it is fed; hears ``text`` (with ``conf`` per word) at finish; when
+    ``final_every`` > 0 returns a final "seg" every that many chunks."""
+
+    def __init__(self, text: str = "", conf: float = 1.0, final_every: int = 0) -> None:
+        self.text, self.conf, self.final_every = text, conf, final_every
+        self.fed: list[bytes] = []
+        self.resets = 0
+
+    def _transcript(self, text: str):
+        from voiceskill.recognizer import Transcript, Word
+
+        return Transcript(text, tuple(Word(w, self.conf, 0.0, 0.0) for w in text.split()), True)
+
+    def accept(self, chunk: bytes):
+        self.fed.append(chunk)
+        if self.final_every and len(self.fed) % self.final_every == 0:
+            return self._transcript("seg")
+        return None
+
+    def partial(self) -> str:
+        return self.text
+
+    def finish(self):
+        return self._transcript(self.text)
+
+    def reset(self) -> None:
+        self.fed = []
+        self.resets += 1

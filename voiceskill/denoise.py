@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -267,3 +268,23 @@ def _to_float(pcm: bytes) -> np.ndarray:
 def _to_pcm(x: np.ndarray) -> bytes:
     return np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
 
+
+PRESETS: dict[str, DenoiseConfig | None] = {
+    "plain": None,
+    "denoised": DenoiseConfig(enabled=True),
+    "strong": DenoiseConfig(enabled=True, oversubtract=2.0, gain_floor_db=-12.0),
+}
+"""Front ends by name, for hearing a question in several passes (:mod:`voiceskill.passes`): a
+denoiser configuration, or None for the raw audio. ``strong`` subtracts twice the noise estimate
+and lets gains fall to -12 dB."""
+
+
+def check_passes(names: Sequence[str]) -> None:
+    """Raise ValueError unless ``names`` is a non-empty list of known, distinct pass names."""
+    if not names:
+        raise ValueError("passes: give at least one pass (e.g. [\"plain\"])")
+    for name in names:
+        if name not in PRESETS:
+            raise ValueError(f"passes: unknown pass {name!r} (known: {', '.join(PRESETS)})")
+    if len(set(names)) != len(names):
+        raise ValueError("passes: a pass is listed twice")

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from voiceskill.audio import CHUNK_BYTES, CHUNK_MS
 from voiceskill.dialog import Dialog
+from voiceskill.passes import Heard, best_hypothesis
 from voiceskill.text import words
 from voiceskill.wavio import write_wav
 
@@ -96,6 +97,14 @@ class Speaker(Protocol):
     def stop(self) -> None: ...
     @property
     def is_speaking(self) -> bool: ...
+
+
+@runtime_checkable
+class HearsInPasses(Protocol):
+    """A recognizer that hears each question in several passes (voiceskill.passes)."""
+
+    def hear(self) -> list[Heard]: ...
+    def learn_noise(self, chunk: bytes) -> None: ...
 
 
 class Denoiser(Protocol):
@@ -198,6 +207,8 @@ class Orchestrator:
             self.endpointer.listen_noise(chunk)
             if self.denoiser is not None:
                 self.denoiser.learn_noise(chunk)
+            if isinstance(self.recognizer, HearsInPasses):
+                self.recognizer.learn_noise(chunk)
         elif self.state is State.LISTENING:
             self._listen(chunk)
         elif self.state is State.SPEAKING:
@@ -277,9 +288,16 @@ class Orchestrator:
         turn.ended_s = ended_s
         if self.denoiser is not None and self.denoiser.latency_samples:  # flush its delay
             self.recognizer.accept(self.denoiser.process(bytes(2 * self.denoiser.latency_samples)))
-        parts = [*self._finals, self.recognizer.finish()]
-        text = " ".join(p.text.strip() for p in parts if p.text.strip())
-        confidences = [c for p in parts if p.text.strip() for c in p.confidences]
+        if isinstance(self.recognizer, HearsInPasses):
+            heard = self.recognizer.hear()
+            best = best_hypothesis(heard, lambda t: self.dialog.router.route(t.text, t.confidences).confidence)
+            log.debug("passes heard: %s; kept %s", "; ".join(f"{h.name}: {h.transcript.text!r}" for h in heard),
+                      best.name)
+            text, confidences = best.transcript.text, list(best.transcript.confidences)
+        else:
+            parts = [*self._finals, self.recognizer.finish()]
+            text = " ".join(p.text.strip() for p in parts if p.text.strip())
+            confidences = [c for p in parts if p.text.strip() for c in p.confidences]
         turn.transcript = text
         heard = [w for w in text.split() if w != "[unk]"]
         if not heard:

@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from voiceskill.audio import RATE_HZ, SAMPLE_WIDTH_BYTES
+from voiceskill.denoise import check_passes
 from voiceskill.errors import ModelError
 from voiceskill.text import UNK, number_words
 
@@ -51,6 +52,9 @@ class RecognizerConfig:
     question_frames: in grammar mode, add common English question openings ("how much",
         "what should i do", ...) as phrases when all their words are in the vocabulary, so the
         grammar prefers "how do i" over the equally allowed "how due i".
+    passes: the front ends a question is heard through, each with its own recognizer session
+        (:mod:`voiceskill.passes`): ``plain``, ``denoised``, ``strong``; the router keeps the
+        transcript it is most confident about. ``["plain"]`` = one pass, the least CPU.
     """
 
     grammar: bool = True
@@ -59,6 +63,10 @@ class RecognizerConfig:
     max_alternatives: int = 0
     file_chunk_ms: int = 200
     question_frames: bool = True
+    passes: tuple[str, ...] = ("plain", "denoised", "strong")
+
+    def __post_init__(self) -> None:
+        check_passes(self.passes)
 
 
 @dataclass(frozen=True)

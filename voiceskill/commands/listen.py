@@ -7,7 +7,9 @@ bad file (missing, not audio, empty, silent) gets a one-line error on stderr (an
 at the end if any file failed.
 
 ``listen`` listens in grammar mode by default (only the router's words plus ``[unk]``);
-``--open-vocab`` uses the model's full vocabulary. ``transcribe`` defaults to open vocabulary,
+``--open-vocab`` uses the model's full vocabulary. It hears each question through several passes
+(raw, denoised, strongly denoised: :mod:`voiceskill.passes`) and answers from the transcript the
+router is most confident about; ``--passes plain`` is a single pass. ``transcribe`` defaults to open vocabulary,
 because its job is to show what was said, not what the coach can answer; ``--grammar``
 restricts it to the router's words, which shows what ``listen`` hears.
 """
@@ -21,8 +23,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from voiceskill.denoise import PRESETS, DenoiseConfig, Denoiser, check_passes
 from voiceskill.errors import AudioError
-from voiceskill.denoise import DenoiseConfig, Denoiser
+from voiceskill.passes import best_hypothesis, hear_file
 from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, everyday_vocabulary, recognize_pcm
 
 
@@ -38,8 +41,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    "the article)")
     p.add_argument("--open-vocab", action="store_true",
                    help="recognize any English word instead of only the words the coach knows")
+    p.add_argument("--passes", type=_passes, metavar="LIST", default=RecognizerConfig().passes,
+                   help="comma-separated front ends each question is heard through: "
+                        f"{', '.join(PRESETS)} (default: {','.join(RecognizerConfig().passes)})")
     p.add_argument("--denoise", action="store_true",
-                   help="clean up steady background noise before recognition (see benchmarks/denoise_bench.py)")
+                   help="clean up steady background noise before every pass (see benchmarks/denoise_bench.py)")
     p.set_defaults(func=run_listen)
 
     t = sub.add_parser("transcribe", parents=[common], help="print the words heard in WAV files",
@@ -53,6 +59,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     t.add_argument("--article", type=Path, metavar="FILE", help="with --grammar: article whose words to use")
     t.add_argument("--intents", type=Path, metavar="FILE", help="with --grammar: intents file")
     t.set_defaults(func=run_transcribe, grammar=False)
+
+
+def _passes(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    try:
+        check_passes(names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return names
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
@@ -107,9 +122,15 @@ def run_listen(args: argparse.Namespace) -> int:
     from voiceskill.wavio import read_wav
 
     router = Router.load(args.article, args.intents)
-    config = RecognizerConfig(grammar=not args.open_vocab)
+    config = RecognizerConfig(grammar=not args.open_vocab, passes=args.passes)
     denoise = Denoiser(DenoiseConfig(enabled=True)) if args.denoise else None
-    with _load_model(args) as model, model.recognizer(config, grammar_vocabulary(router)) as rec:
+    vocabulary = grammar_vocabulary(router)
+
+    def confidence(heard: Transcript) -> float:
+        return router.route(heard.text, heard.confidences).confidence
+
+    with _load_model(args) as model:
+        passes = [(name, model.recognizer(config, vocabulary)) for name in config.passes]
 
         def handle(path: Path) -> dict[str, object]:
             t0 = time.perf_counter()
@@ -117,13 +138,14 @@ def run_listen(args: argparse.Namespace) -> int:
             if denoise is not None:
                 pcm = denoise.process_file(pcm)
             t1 = time.perf_counter()
-            rec.reset()
-            heard = recognize_pcm(rec, pcm, config.file_chunk_ms, config.rate_hz)
+            chosen = best_hypothesis(hear_file(pcm, passes, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms),
+                                     confidence)
             t2 = time.perf_counter()
+            heard = chosen.transcript
             reply = router.route(heard.text, heard.confidences)
             t3 = time.perf_counter()
             return {"input": str(path), "transcript": heard.text, "intent": reply.intent,
-                    "answer": reply.answer, "confidence": round(reply.confidence, 3),
+                    "answer": reply.answer, "confidence": round(reply.confidence, 3), "pass": chosen.name,
                     "timings_ms": {"read": _ms(t1 - t0), "recognize": _ms(t2 - t1), "route": _ms(t3 - t2)}}
 
         def show(r: dict[str, object]) -> str:

@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from voiceskill.denoise import Denoiser
     from voiceskill.endpoint import Endpointer
     from voiceskill.models import resolve_model_dir
+    from voiceskill.passes import open_passes
     from voiceskill.speaker import DeviceSpeaker, WavFileSpeaker
     from voiceskill.trigger import make_trigger
 
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             speaker = stack.enter_context(DeviceSpeaker(config.speaker))
         speaker.prepare([*router.answers(), loop.didnt_catch])
-        recognizer = stack.enter_context(model.recognizer(config.recognizer, grammar_vocabulary(router)))
+        recognizer = stack.enter_context(open_passes(model, config.recognizer, grammar_vocabulary(router)))
         stop_spotter = stack.enter_context(model.recognizer(
             RecognizerConfig(grammar=True), utterance_words(loop.stop_words) | {"the", "a", "i", "you"}))
         mic = stack.enter_context(Microphone(config.audio))

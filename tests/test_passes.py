@@ -1,0 +1,134 @@
+"""Hearing a question in several passes (voiceskill.passes): every pass gets every chunk through
+its own front end, the router keeps the transcript it is most confident about, and the live loop
+answers from that one. The real denoisers and recognizer on real noisy speech are measured in
+tests/test_listen.py and benchmarks/recognizer_bench.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fakes import (FakeEndpointer, FakeSpeaker, MarkingDenoiser, RecordingRecognizer, ScriptedSource,
+                   ScriptedTrigger)
+from voiceskill.config import load_config
+from voiceskill.denoise import PRESETS, check_passes
+from voiceskill.dialog import Dialog
+from voiceskill.errors import ConfigError
+from voiceskill.orchestrator import LoopConfig, Orchestrator
+from voiceskill.passes import Heard, MultiPassRecognizer, best_hypothesis, denoiser_for
+from voiceskill.recognizer import RecognizerConfig, Transcript, Word
+from voiceskill.router import Router
+
+ROUTER = Router.load()
+
+
+def transcript(text: str, conf: float = 1.0) -> Transcript:
+    return Transcript(text, tuple(Word(w, conf, 0.0, 0.0) for w in text.split()), True)
+
+
+def router_confidence(t: Transcript) -> float:
+    return ROUTER.route(t.text, t.confidences).confidence
+
+
+def test_every_pass_gets_every_chunk_through_its_own_front_end() -> None:
+    plain, soft, hard = RecordingRecognizer(), RecordingRecognizer(), RecordingRecognizer()
+    multi = MultiPassRecognizer([("plain", None, plain), ("a", MarkingDenoiser(0x0F), soft),
+                                 ("b", MarkingDenoiser(0xF0), hard)])
+    chunks = [bytes([1, 2, 3, 4]), bytes([5, 6])]
+    for c in chunks:
+        multi.accept(c)
+    assert plain.fed == chunks
+    assert soft.fed == [bytes(b ^ 0x0F for b in c) for c in chunks]
+    assert hard.fed == [bytes(b ^ 0xF0 for b in c) for c in chunks]
+    assert multi.names == ("plain", "a", "b")
+
+
+def test_hear_flushes_each_denoiser_delay_and_gives_each_pass_whole_question() -> None:
+    plain = RecordingRecognizer("why do my glutes cramp", final_every=2)
+    delayed = RecordingRecognizer("how much water")
+    den = MarkingDenoiser(0x00, latency_samples=3)
+    multi = MultiPassRecognizer([("plain", None, plain), ("d", den, delayed)])
+    for _ in range(4):
+        assert (multi.accept(b"\x01\x00" * 4) is not None) == (len(plain.fed) % 2 == 0)
+    heard = multi.hear()
+    assert [h.name for h in heard] == ["plain", "d"]
+    # the first pass's two finals ("seg") and its last words, joined
+    assert heard[0].transcript.text == "seg seg why do my glutes cramp"
+    assert heard[1].transcript.text == "how much water"
+    fed = b"".join(delayed.fed)
+    assert len(fed) == 4 * 8 + 6 and fed.endswith(b"\x01\x00" * 4)  # the delay was flushed out
+
+
+def test_reset_starts_a_new_question_in_every_pass() -> None:
+    a, b = RecordingRecognizer("one", final_every=1), RecordingRecognizer("two")
+    multi = MultiPassRecognizer([("plain", None, a), ("x", None, b)])
+    multi.accept(b"\x00\x00")
+    multi.reset()
+    assert a.resets == b.resets == 1
+    assert [h.transcript.text for h in multi.hear()] == ["one", "two"]  # the old final is gone
+
+
+def test_finish_is_the_first_pass_last_segment() -> None:
+    multi = MultiPassRecognizer([("plain", None, RecordingRecognizer("first")),
+                                 ("x", None, RecordingRecognizer("second"))])
+    assert multi.finish().text == "first"
+
+
+def test_learn_noise_reaches_every_denoiser() -> None:
+    d1, d2 = MarkingDenoiser(1), MarkingDenoiser(2)
+    multi = MultiPassRecognizer([("plain", None, RecordingRecognizer()), ("a", d1, RecordingRecognizer()),
+                                 ("b", d2, RecordingRecognizer())])
+    multi.learn_noise(b"\x05\x00")
+    assert d1.learned == d2.learned == [b"\x05\x00"]
+
+
+def test_best_hypothesis_is_the_one_the_router_is_surest_of() -> None:
+    heard = [Heard("plain", transcript("my glute the")),
+             Heard("denoised", transcript("how much water should i drink")),
+             Heard("strong", transcript("much water", conf=0.5))]
+    assert best_hypothesis(heard, router_confidence).name == "denoised"
+    # ties go to the first pass; a pass that heard nothing never wins
+    same = [Heard("plain", transcript("how much water should i drink")),
+            Heard("strong", transcript("how much water should i drink"))]
+    assert best_hypothesis(same, router_confidence).name == "plain"
+    assert best_hypothesis([Heard("plain", transcript("")), Heard("x", transcript("[unk]"))],
+                           lambda t: 0.0).name == "x"
+    with pytest.raises(ValueError):
+        best_hypothesis([], router_confidence)
+
+
+def test_pass_names_are_checked() -> None:
+    check_passes(("plain", "denoised", "strong"))
+    for bad in ((), ("plain", "plain"), ("loud",)):
+        with pytest.raises(ValueError):
+            RecognizerConfig(passes=bad)
+    assert denoiser_for("plain", 16000) is None
+    assert denoiser_for("strong", 16000).config == PRESETS["strong"]
+
+
+def test_a_bad_pass_in_the_config_file_is_one_clear_error(tmp_path: Path) -> None:
+    f = tmp_path / "voiceskill.toml"
+    f.write_text('[recognizer]\npasses = ["plain", "noisy"]\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(f, {}, {})
+    assert "unknown pass 'noisy'" in str(err.value) and "\n" not in str(err.value)
+    f.write_text('[recognizer]\npasses = ["plain"]\n')
+    assert load_config(f, {}, {})[0].recognizer.passes == ("plain",)
+
+
+def test_the_live_loop_answers_from_the_pass_the_router_is_surest_of() -> None:
+    source = ScriptedSource(200)
+    speaker = FakeSpeaker(source, speak_reads=5)
+    turns = []
+    plain, strong = RecordingRecognizer("my the cramp", conf=0.6), RecordingRecognizer("how much water should i drink")
+    den = MarkingDenoiser(0x11)
+    multi = MultiPassRecognizer([("plain", None, plain), ("strong", den, strong)])
+    orch = Orchestrator(source=source, trigger=ScriptedTrigger(source, {3: "press", 20: "release"}),
+                        recognizer=multi, endpointer=FakeEndpointer(), dialog=Dialog(ROUTER),
+                        speaker=speaker, config=LoopConfig(earcons=False), on_turn=turns.append)
+    orch.run(max_turns=1)
+    assert turns[0].intent == "water" and "64 ounces" in speaker.said[0]
+    assert turns[0].transcript == "how much water should i drink"
+    assert den.learned  # idle audio before the press sharpened the denoiser
+    assert len(strong.fed) >= 15  # every question chunk went through the strong pass too

@@ -13,7 +13,7 @@ Usage: python3 benchmarks/recognizer_bench.py [--questions TSV] [--rotations 9] 
   ``open`` = open vocabulary; ``words`` = grammar of router.vocabulary() (+ [unk]) only;
   ``frames`` = what ``listen`` uses: the words plus question frames (RecognizerConfig
   .question_frames) plus the router's phrasings when it offers them (listen.grammar_vocabulary),
-  heard in the passes of RecognizerConfig.passes (plain, denoised, strong; voiceskill.passes) with
+  heard in the passes of RecognizerConfig.passes (plain, then strong; voiceskill.passes) with
   the router keeping the transcript it is most confident about; ``frames1`` = the same grammar in
   one plain pass (what ``listen --passes plain`` does); ``examples`` = frames1 plus the example
   phrasings of the built-in intents files. ``open``, ``words`` and ``examples`` are one plain pass.
@@ -87,8 +87,14 @@ def config_for(mode: str) -> RecognizerConfig:
 
 def hear(router: Router, passes: list[tuple[str, object]], pcm: bytes) -> Transcript:
     """What ``listen`` does with one file: every pass, then the transcript the router likes best."""
-    heard = hear_file(pcm, passes, rate_hz=16000, chunk_ms=RecognizerConfig().file_chunk_ms)  # type: ignore[arg-type]
-    return best_hypothesis(heard, lambda t: router.route(t.text, t.confidences).confidence).transcript
+    config = RecognizerConfig()
+
+    def confidence(t: Transcript) -> float:
+        return router.route(t.text, t.confidences).confidence
+
+    heard = hear_file(pcm, passes, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms,  # type: ignore[arg-type]
+                      confidence=confidence, enough=config.more_passes_below)
+    return best_hypothesis(heard, confidence).transcript
 
 
 def vocabulary_for(mode: str, router: Router) -> set[str] | None:

@@ -16,7 +16,7 @@ from voiceskill.denoise import PRESETS, check_passes
 from voiceskill.dialog import Dialog
 from voiceskill.errors import ConfigError
 from voiceskill.orchestrator import LoopConfig, Orchestrator
-from voiceskill.passes import Heard, MultiPassRecognizer, best_hypothesis, denoiser_for
+from voiceskill.passes import Heard, MultiPassRecognizer, best_hypothesis, denoiser_for, hear_file
 from voiceskill.recognizer import RecognizerConfig, Transcript, Word
 from voiceskill.router import Router
 
@@ -132,3 +132,17 @@ def test_the_live_loop_answers_from_the_pass_the_router_is_surest_of() -> None:
     assert turns[0].transcript == "how much water should i drink"
     assert den.learned  # idle audio before the press sharpened the denoiser
     assert len(strong.fed) >= 15  # every question chunk went through the strong pass too
+
+
+def test_a_file_is_heard_once_when_the_first_pass_is_clear() -> None:
+    pcm = b"\x01\x00" * 1600
+    clear = [("plain", RecordingRecognizer("how much water should i drink")), ("strong", RecordingRecognizer("x"))]
+    heard = hear_file(pcm, clear, rate_hz=16000, chunk_ms=20, confidence=router_confidence, enough=0.7)
+    assert [h.name for h in heard] == ["plain"] and not clear[1][1].fed
+    unclear = [("plain", RecordingRecognizer("my the")), ("strong", RecordingRecognizer("how much water"))]
+    heard = hear_file(pcm, unclear, rate_hz=16000, chunk_ms=20, confidence=router_confidence, enough=0.7)
+    assert [h.name for h in heard] == ["plain", "strong"]
+    assert len(b"".join(unclear[1][1].fed)) == len(pcm)  # the whole file, cleaned, in 20 ms chunks
+    assert best_hypothesis(heard, router_confidence).name == "strong"
+    # without a confidence function every pass runs
+    assert len(hear_file(pcm, clear, rate_hz=16000, chunk_ms=20)) == 2

@@ -6,11 +6,11 @@ a mildly denoised one, a strongly denoised one. Each *pass* is one front end (a
 every chunk goes through every pass. The router then reads every pass's transcript and
 :func:`best_hypothesis` keeps the one it is most confident about; in clean audio the passes agree.
 
-Measured with ``benchmarks/recognizer_bench.py`` (``--passes``): three passes (``plain``,
-``denoised``, ``strong``) against the plain pass alone, on the development questions in 9 voices:
-right topic at 10 dB from 79 % to 89 %, at 5 dB from 41 % to 53 %, clean unchanged or better;
-off-topic questions answered with a fact unchanged at 10 dB. Cost: one recognizer session and one
-denoiser per pass (CPU and memory in the benchmark's figures).
+Measured with ``benchmarks/recognizer_bench.py`` (modes ``frames1`` = one plain pass, ``frames``
+= the default passes) on the development questions in 9 voices: see the README ("Hearing in a
+gym") for the figures. ``plain`` + ``strong`` was as good as all three presets together. Cost: one
+recognizer session and one denoiser per pass; for files, :func:`hear_file` skips the later passes
+when the first one is already clear (``RecognizerConfig.more_passes_below``).
 
 Presets (:data:`voiceskill.denoise.PRESETS`): ``plain`` = the audio as it is; ``denoised`` = the default
 :class:`~voiceskill.denoise.DenoiseConfig` suppression; ``strong`` = twice the noise estimate
@@ -141,17 +141,21 @@ class MultiPassRecognizer:
         self.close()
 
 
-def hear_file(pcm: bytes, passes: Sequence[tuple[str, Recognizer]], *, rate_hz: int,
-              chunk_ms: int) -> list[Heard]:
-    """Every pass's transcript of a whole buffer (a file): each pass cleans the whole buffer
-    first (:meth:`Denoiser.process_file`, noise estimated from its quietest frames), then
-    recognizes it."""
+def hear_file(pcm: bytes, passes: Sequence[tuple[str, Recognizer]], *, rate_hz: int, chunk_ms: int,
+              confidence: Callable[[Transcript], float] | None = None, enough: float = 1.0) -> list[Heard]:
+    """The passes' transcripts of a whole buffer (a file), in order: each pass cleans the whole
+    buffer first (:meth:`Denoiser.process_file`, noise estimated from its quietest frames), then
+    recognizes it. With ``confidence``, the passes stop as soon as one scores ``enough`` or more
+    (clear speech is then heard once)."""
     out = []
     for name, recognizer in passes:
         denoiser = denoiser_for(name, rate_hz)
         audio = pcm if denoiser is None else denoiser.process_file(pcm)
         recognizer.reset()
-        out.append(Heard(name, recognize_pcm(recognizer, audio, chunk_ms, rate_hz)))
+        heard = Heard(name, recognize_pcm(recognizer, audio, chunk_ms, rate_hz))
+        out.append(heard)
+        if confidence is not None and heard.transcript.text.strip() and confidence(heard.transcript) >= enough:
+            break
     return out
 
 

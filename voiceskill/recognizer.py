@@ -55,6 +55,9 @@ class RecognizerConfig:
     passes: the front ends a question is heard through, each with its own recognizer session
         (:mod:`voiceskill.passes`): ``plain``, ``denoised``, ``strong``; the router keeps the
         transcript it is most confident about. ``["plain"]`` = one pass, the least CPU.
+    more_passes_below: for a file (``voiceskill listen``), the later passes run only while the
+        router's confidence (0..1) in what the earlier ones heard stays below this; 1.0 = always
+        run every pass. The live loop streams every pass.
     """
 
     grammar: bool = True
@@ -63,10 +66,13 @@ class RecognizerConfig:
     max_alternatives: int = 0
     file_chunk_ms: int = 200
     question_frames: bool = True
-    passes: tuple[str, ...] = ("plain", "denoised", "strong")
+    passes: tuple[str, ...] = ("plain", "strong")
+    more_passes_below: float = 0.7
 
     def __post_init__(self) -> None:
         check_passes(self.passes)
+        if not 0.0 <= self.more_passes_below <= 1.0:
+            raise ValueError(f"more_passes_below must be between 0 and 1, not {self.more_passes_below}")
 
 
 @dataclass(frozen=True)

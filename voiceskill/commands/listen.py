@@ -8,8 +8,9 @@ at the end if any file failed.
 
 ``listen`` listens in grammar mode by default (only the router's words plus ``[unk]``);
 ``--open-vocab`` uses the model's full vocabulary. It hears each question through several passes
-(raw, denoised, strongly denoised: :mod:`voiceskill.passes`) and answers from the transcript the
-router is most confident about; ``--passes plain`` is a single pass. ``transcribe`` defaults to open vocabulary,
+(raw, then strongly denoised: :mod:`voiceskill.passes`; the second only when the first is not
+clear enough) and answers from the transcript the router is most confident about;
+``--passes plain`` is a single pass. ``transcribe`` defaults to open vocabulary,
 because its job is to show what was said, not what the coach can answer; ``--grammar``
 restricts it to the router's words, which shows what ``listen`` hears.
 """
@@ -138,8 +139,9 @@ def run_listen(args: argparse.Namespace) -> int:
             if denoise is not None:
                 pcm = denoise.process_file(pcm)
             t1 = time.perf_counter()
-            chosen = best_hypothesis(hear_file(pcm, passes, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms),
-                                     confidence)
+            heard = hear_file(pcm, passes, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms,
+                              confidence=confidence, enough=config.more_passes_below)
+            chosen = best_hypothesis(heard, confidence)
             t2 = time.perf_counter()
             heard = chosen.transcript
             reply = router.route(heard.text, heard.confidences)

@@ -15,7 +15,8 @@ Usage: python3 benchmarks/recognizer_bench.py [--questions TSV] [--rotations 9] 
   .question_frames) plus the router's phrasings when it offers them (listen.grammar_vocabulary),
   heard in the passes of RecognizerConfig.passes (plain, then strong; voiceskill.passes) with
   the router keeping the transcript it is most confident about; ``frames1`` = the same grammar in
-  one plain pass (what ``listen --passes plain`` does); ``examples`` = frames1 plus the example
+  one plain pass (what ``listen --passes plain`` does); ``frames:plain+voice`` = frames heard in
+  the passes named after the colon; ``examples`` = frames1 plus the example
   phrasings of the built-in intents files. ``open``, ``words`` and ``examples`` are one plain pass.
   A question is right when the answer matches its topic's regex in shared/eval/topics.tsv; an
   off-topic ("fallback") question is right when no intent is chosen and no article fact spoken.
@@ -81,7 +82,9 @@ def intent_examples() -> list[str]:
 
 
 def config_for(mode: str) -> RecognizerConfig:
-    passes = RecognizerConfig().passes if mode == "frames" else ("plain",)
+    """``frames:plain+voice`` = the frames grammar heard in the passes named after the colon."""
+    mode, _, named = mode.partition(":")
+    passes = tuple(named.split("+")) if named else RecognizerConfig().passes if mode == "frames" else ("plain",)
     return RecognizerConfig(grammar=mode != "open", question_frames=mode != "words", passes=passes)
 
 
@@ -98,6 +101,7 @@ def hear(router: Router, passes: list[tuple[str, object]], pcm: bytes) -> Transc
 
 
 def vocabulary_for(mode: str, router: Router) -> set[str] | None:
+    mode = mode.partition(":")[0]
     if mode == "open":
         return None
     if mode == "examples":

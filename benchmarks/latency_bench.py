@@ -18,7 +18,6 @@ first sample), RSS sampled every 25 turns.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import statistics
 import sys

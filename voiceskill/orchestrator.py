@@ -289,10 +289,10 @@ class Orchestrator:
         if self.denoiser is not None and self.denoiser.latency_samples:  # flush its delay
             self.recognizer.accept(self.denoiser.process(bytes(2 * self.denoiser.latency_samples)))
         if isinstance(self.recognizer, HearsInPasses):
-            heard = self.recognizer.hear()
-            best = best_hypothesis(heard, lambda t: self.dialog.router.route(t.text, t.confidences).confidence)
-            log.debug("passes heard: %s; kept %s", "; ".join(f"{h.name}: {h.transcript.text!r}" for h in heard),
-                      best.name)
+            hypotheses = self.recognizer.hear()
+            best = best_hypothesis(hypotheses, lambda t: self.dialog.router.route(t.text, t.confidences).confidence)
+            log.debug("passes heard: %s; kept %s",
+                      "; ".join(f"{h.name}: {h.transcript.text!r}" for h in hypotheses), best.name)
             text, confidences = best.transcript.text, list(best.transcript.confidences)
         else:
             parts = [*self._finals, self.recognizer.finish()]

@@ -139,9 +139,9 @@ def run_listen(args: argparse.Namespace) -> int:
             if denoise is not None:
                 pcm = denoise.process_file(pcm)
             t1 = time.perf_counter()
-            heard = hear_file(pcm, passes, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms,
-                              confidence=confidence, enough=config.more_passes_below)
-            chosen = best_hypothesis(heard, confidence)
+            hypotheses = hear_file(pcm, passes, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms,
+                                   confidence=confidence, enough=config.more_passes_below)
+            chosen = best_hypothesis(hypotheses, confidence)
             t2 = time.perf_counter()
             heard = chosen.transcript
             reply = router.route(heard.text, heard.confidences)

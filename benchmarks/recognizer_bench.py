@@ -52,7 +52,7 @@ from audio_fixtures import (FALLBACK, QUESTIONS, AudioRow, answer_ok, cache_root
                             load_topics, render_questions)
 from voiceskill.commands.listen import grammar_vocabulary  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
-from voiceskill.passes import best_hypothesis, hear_file  # noqa: E402
+from voiceskill.passes import hear_file_best, router_confidence  # noqa: E402
 from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
 from voiceskill.wavio import read_wav  # noqa: E402
@@ -89,14 +89,7 @@ def config_for(mode: str) -> RecognizerConfig:
 
 def hear(router: Router, passes: list[tuple[str, object]], pcm: bytes) -> Transcript:
     """What ``listen`` does with one file: every pass, then the transcript the router likes best."""
-    config = RecognizerConfig()
-
-    def confidence(t: Transcript) -> float:
-        return router.route(t.text, t.confidences).confidence
-
-    heard = hear_file(pcm, passes, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms,  # type: ignore[arg-type]
-                      confidence=confidence, enough=config.more_passes_below)
-    return best_hypothesis(heard, confidence).transcript
+    return hear_file_best(pcm, passes, RecognizerConfig(), router_confidence(router)).transcript  # type: ignore[arg-type]
 
 
 def vocabulary_for(mode: str, router: Router) -> set[str] | None:

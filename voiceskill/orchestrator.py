@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 
 from voiceskill.audio import CHUNK_BYTES, CHUNK_MS
 from voiceskill.dialog import Dialog
-from voiceskill.passes import Heard, best_hypothesis
+from voiceskill.passes import Heard, best_hypothesis, router_confidence
 from voiceskill.text import words
 from voiceskill.wavio import write_wav
 
@@ -290,7 +290,7 @@ class Orchestrator:
             self.recognizer.accept(self.denoiser.process(bytes(2 * self.denoiser.latency_samples)))
         if isinstance(self.recognizer, HearsInPasses):
             hypotheses = self.recognizer.hear()
-            best = best_hypothesis(hypotheses, lambda t: self.dialog.router.route(t.text, t.confidences).confidence)
+            best = best_hypothesis(hypotheses, router_confidence(self.dialog.router))
             log.debug("passes heard: %s; kept %s",
                       "; ".join(f"{h.name}: {h.transcript.text!r}" for h in hypotheses), best.name)
             text, confidences = best.transcript.text, list(best.transcript.confidences)

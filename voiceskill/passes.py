@@ -27,6 +27,7 @@ from types import TracebackType
 
 from voiceskill.denoise import PRESETS, Denoiser
 from voiceskill.recognizer import Recognizer, RecognizerConfig, SpeechModel, Transcript, join, recognize_pcm
+from voiceskill.router import Router
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,11 @@ def best_hypothesis(heard: Sequence[Heard], confidence: Callable[[Transcript], f
         if score > best_score:
             best, best_score = h, score
     return best
+
+
+def router_confidence(router: Router) -> Callable[[Transcript], float]:
+    """Scores a transcript by the router's confidence in it (for :func:`best_hypothesis`)."""
+    return lambda t: router.route(t.text, t.confidences).confidence
 
 
 class _Pass:
@@ -165,3 +171,12 @@ def open_passes(model: SpeechModel, config: RecognizerConfig, vocabulary: Iterab
     words = None if vocabulary is None else list(vocabulary)
     return MultiPassRecognizer([(name, denoiser_for(name, config.rate_hz), model.recognizer(config, words))
                                 for name in config.passes])
+
+
+def hear_file_best(pcm: bytes, passes: Sequence[tuple[str, Recognizer]], config: RecognizerConfig,
+                   confidence: Callable[[Transcript], float]) -> Heard:
+    """What ``voiceskill listen`` hears in a file: :func:`hear_file` with ``config``'s chunking and
+    ``more_passes_below``, then the :func:`best_hypothesis`."""
+    heard = hear_file(pcm, passes, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms,
+                      confidence=confidence, enough=config.more_passes_below)
+    return best_hypothesis(heard, confidence)

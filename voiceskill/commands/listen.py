@@ -26,7 +26,7 @@ from pathlib import Path
 
 from voiceskill.denoise import PRESETS, DenoiseConfig, Denoiser, check_passes
 from voiceskill.errors import AudioError
-from voiceskill.passes import best_hypothesis, hear_file
+from voiceskill.passes import hear_file_best, router_confidence
 from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, everyday_vocabulary, recognize_pcm
 
 
@@ -126,10 +126,7 @@ def run_listen(args: argparse.Namespace) -> int:
     config = RecognizerConfig(grammar=not args.open_vocab, passes=args.passes)
     denoise = Denoiser(DenoiseConfig(enabled=True)) if args.denoise else None
     vocabulary = grammar_vocabulary(router)
-
-    def confidence(heard: Transcript) -> float:
-        return router.route(heard.text, heard.confidences).confidence
-
+    confidence = router_confidence(router)
     with _load_model(args) as model:
         passes = [(name, model.recognizer(config, vocabulary)) for name in config.passes]
 
@@ -139,9 +136,7 @@ def run_listen(args: argparse.Namespace) -> int:
             if denoise is not None:
                 pcm = denoise.process_file(pcm)
             t1 = time.perf_counter()
-            hypotheses = hear_file(pcm, passes, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms,
-                                   confidence=confidence, enough=config.more_passes_below)
-            chosen = best_hypothesis(hypotheses, confidence)
+            chosen = hear_file_best(pcm, passes, config, confidence)
             t2 = time.perf_counter()
             heard = chosen.transcript
             reply = router.route(heard.text, heard.confidences)

@@ -39,7 +39,7 @@ from voiceskill.audio import MicConfig, Microphone  # noqa: E402
 from voiceskill.dialog import Dialog  # noqa: E402
 from voiceskill.endpoint import Endpointer  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
-from voiceskill.commands.listen import grammar_vocabulary  # noqa: E402
+from voiceskill.grammar import grammar_vocabulary  # noqa: E402
 from voiceskill.orchestrator import LoopConfig, Orchestrator, Turn  # noqa: E402
 from voiceskill.passes import open_passes  # noqa: E402
 from voiceskill.recognizer import SpeechModel, RecognizerConfig  # noqa: E402

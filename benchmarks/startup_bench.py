@@ -239,7 +239,7 @@ def beam_child(model: str, index_file: str, mode: str) -> dict[str, float]:
     """In a pinned child: the listen pipeline over the indexed files; RTF, right-topic share, WER."""
     from audio_fixtures import answer_ok, load_topics, word_errors
 
-    from voiceskill.commands.listen import grammar_vocabulary
+    from voiceskill.grammar import grammar_vocabulary
     from voiceskill.recognizer import RecognizerConfig, SpeechModel, recognize_pcm
     from voiceskill.router import Router
     from voiceskill.wavio import read_wav

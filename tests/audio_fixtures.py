@@ -59,9 +59,10 @@ def tools_missing() -> list[str]:
     return [t for t in ("sox", "espeak-ng", "flite", "text2wave") if shutil.which(t) is None]
 
 
-def _render_one(questions: Path, outdir: Path, voices: Sequence[str], snrs: Sequence[str]) -> None:
+def _render_one(questions: Path, outdir: Path, voices: Sequence[str], snrs: Sequence[str],
+                noise: str = "gym") -> None:
     cmd = [sys.executable, str(RENDER), str(questions), str(outdir), "--snr", ",".join(snrs),
-           "--voices", ",".join(voices)]
+           "--voices", ",".join(voices), "--noise", noise]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"render_audio.py failed: {done.stderr.strip()[-500:]}")
@@ -78,12 +79,15 @@ def _read_index(outdir: Path) -> list[AudioRow]:
 
 
 def render_questions(questions: Path = QUESTIONS, *, voices: Sequence[str] = ALL_VOICES,
-                     rotations: int = 1, snrs: Sequence[str] = ("10", "5")) -> list[AudioRow]:
+                     rotations: int = 1, snrs: Sequence[str] = ("10", "5"),
+                     noise: str = "gym") -> list[AudioRow]:
     """Render ``questions`` ``rotations`` times (each question in that many voices), clean plus
-    each SNR; cached. Returns the index rows of all renderings."""
+    each SNR in ``noise`` ("gym": chatter, beat and pink noise; "music": a gym's music and floor,
+    no talk); cached. Returns the index rows of all renderings."""
     key = hashlib.sha256()
+    # the key of gym renderings is what it was before the noise choice existed (caches stay valid)
     for part in (RENDER.read_bytes(), questions.read_bytes(), ",".join(voices).encode(),
-                 ",".join(snrs).encode(), str(rotations).encode()):
+                 ",".join(snrs).encode(), str(rotations).encode(), *([noise.encode()] if noise != "gym" else [])):
         key.update(part)
         key.update(b"\0")
     target = cache_root() / key.hexdigest()[:16]
@@ -94,7 +98,7 @@ def render_questions(questions: Path = QUESTIONS, *, voices: Sequence[str] = ALL
             for r in range(rotations):
                 # rotate the voice list so question i gets voices[(i + r) % n]
                 rotated = list(voices[r % len(voices):]) + list(voices[:r % len(voices)])
-                _render_one(questions, tmp / f"rot{r}", rotated, snrs)
+                _render_one(questions, tmp / f"rot{r}", rotated, snrs, noise)
             (tmp / "done").write_text("ok\n")
             if target.exists():
                 shutil.rmtree(target)

@@ -171,6 +171,9 @@ class RecordingRecognizer:
         self.text, self.conf, self.final_every = text, conf, final_every
         self.fed: list[bytes] = []
         self.resets = 0
+        self.kept: list[bool] = []
+        """keep_speaker of each finish() call."""
+        self.forgotten = 0
 
     def _transcript(self, text: str):
         from voiceskill.recognizer import Transcript, Word
@@ -186,9 +189,13 @@ class RecordingRecognizer:
     def partial(self) -> str:
         return self.text
 
-    def finish(self):
+    def finish(self, keep_speaker: bool = False):
+        self.kept.append(keep_speaker)
         return self._transcript(self.text)
 
     def reset(self) -> None:
         self.fed = []
         self.resets += 1
+
+    def forget_speaker(self) -> None:
+        self.forgotten += 1

@@ -140,7 +140,7 @@ def test_clean_speech_passes_nearly_unchanged(dev_audio) -> None:  # noqa: F811
 
 def _recognize_all(rows, topics, denoise: bool) -> int:  # noqa: F811
     from evalsets import judge
-    from voiceskill.commands.listen import grammar_vocabulary
+    from voiceskill.grammar import grammar_vocabulary
     from voiceskill.models import resolve_model_dir
     from voiceskill.recognizer import RecognizerConfig, SpeechModel, recognize_pcm
     from voiceskill.router import Router
@@ -176,3 +176,27 @@ def test_denoised_noisy_questions_are_recognized_at_least_as_well(dev_audio, top
     raw = _recognize_all(rows, topics, denoise=False)
     cleaned = _recognize_all(rows, topics, denoise=True)
     assert cleaned >= raw, f"denoised {cleaned}/{len(rows)} right vs raw {raw}/{len(rows)}"
+
+
+def test_webrtc_front_end_streams_any_chunk_sizes_with_one_frame_of_delay() -> None:
+    """WebRTC's suppressor works on 10 ms frames: whatever the chunk sizes, it returns as many
+    samples as it gets, the same stream (delayed by exactly one frame) each time, and a file
+    comes back the same length with no delay; it lowers steady noise between bursts of tone."""
+    from voiceskill.denoise import WebRtcConfig, WebRtcFilter, front_end
+
+    tone, noise = bursts()
+    data = pcm(tone + noise)
+    a = stream(WebRtcFilter(), data, [160])
+    b = stream(WebRtcFilter(), data, [37, 320, 1, 999])
+    assert a == b  # chunking does not change the result
+    f = WebRtcFilter()
+    assert f.latency_samples == 160
+    whole = f.process_file(data)
+    assert len(whole) == len(data)
+    assert whole[:len(whole) - 2 * 160] == a[2 * 160:]  # the stream, shifted by one frame
+    y, x = samples(whole), tone + noise
+    quiet = np.abs(tone) == 0
+    assert np.mean(y[quiet][RATE:] ** 2) < 0.5 * np.mean(x[quiet][RATE:] ** 2)  # noise between bursts is lower
+    assert isinstance(front_end("webrtc"), WebRtcFilter) and front_end("plain") is None
+    with pytest.raises(ValueError):
+        WebRtcConfig(noise_suppression=5)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from voiceskill.commands.listen import grammar_vocabulary
+from voiceskill.grammar import grammar_vocabulary
 from voiceskill.router import Router
 
-from audio_fixtures import AudioRow, answer_ok, dev_audio, topics  # noqa: F401 (fixtures)
+from audio_fixtures import AudioRow, answer_ok, dev_audio, render_questions, tools_missing, topics  # noqa: F401
 from conftest import REPO, require
 from voiceskill.errors import ModelError
 
-LISTEN_KEYS = {"input", "transcript", "intent", "answer", "confidence", "pass", "timings_ms"}
+LISTEN_KEYS = {"input", "transcript", "intent", "answer", "confidence", "caught", "pass", "timings_ms"}
 
 
 def voiceskill(*args: str) -> subprocess.CompletedProcess[str]:
@@ -63,7 +63,10 @@ def test_listen_json_lines_have_the_documented_fields(dev_replies: list) -> None
         assert isinstance(reply["answer"], str)  # empty when the router hears "stop"
         assert reply["intent"] is None or isinstance(reply["intent"], str)
         assert 0.0 <= float(reply["confidence"]) <= 1.0
-        assert reply["pass"] in ("plain", "denoised", "strong")
+        assert reply["pass"] in ("plain", "denoised", "strong", "webrtc")
+        assert isinstance(reply["caught"], bool)
+        if not reply["caught"]:
+            assert reply["intent"] is None and reply["answer"] == "Sorry, I didn't catch that."
 
 
 def test_listen_answers_clean_questions(dev_replies: list, topics: dict) -> None:
@@ -146,3 +149,20 @@ def test_transcribe_json_gives_words_with_times_and_confidences(have_model: None
     # off-topic words land on everyday words, not on article words
     assert "capital" in heard["transcript"] or "france" in heard["transcript"]
 
+
+
+def test_listen_session_is_one_conversation(have_model: None, topics: dict) -> None:
+    """`--session`: the files are one person's questions in order, so "tell me more" goes on with
+    the topic of the file before and "say that again" repeats it; without it every file stands alone."""
+    require(not tools_missing(), "the rendering tools (sox, espeak-ng, flite, festival)")
+    rows = [r for r in render_questions(REPO / "tests" / "data" / "session.tsv", voices=("espeak-us",), snrs=())
+            if r.snr == "clean"]
+    files = [str(r.path) for r in rows]
+    done = voiceskill("listen", "--session", "--json", *files)
+    assert done.returncode == 0, done.stderr
+    first, more, again = json_lines(done.stdout)
+    assert first["intent"] == "causes" and answer_ok("causes", first["intent"], first["answer"], topics), first
+    assert more["intent"] == "more" and more["answer"] and more["answer"] != first["answer"], more
+    assert again["intent"] == "repeat" and again["answer"] == more["answer"], again
+    alone = json_lines(voiceskill("listen", "--json", *files).stdout)
+    assert alone[1]["intent"] == "more" and alone[1]["answer"].startswith("Ask me a question first")

@@ -1,6 +1,6 @@
 """Hearing a question in several passes (voiceskill.passes): every pass gets every chunk through
-its own front end, the router keeps the transcript it is most confident about, and the live loop
-answers from that one. The real denoisers and recognizer on real noisy speech are measured in
+its own front end, the decision step (voiceskill.decide) answers from the transcript the router is
+surest of, and the live loop answers from that one. The real denoisers and recognizer on real noisy speech are measured in
 tests/test_listen.py and benchmarks/recognizer_bench.py."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from voiceskill.denoise import PRESETS, check_passes
 from voiceskill.dialog import Dialog
 from voiceskill.errors import ConfigError
 from voiceskill.orchestrator import LoopConfig, Orchestrator
-from voiceskill.passes import Heard, MultiPassRecognizer, best_hypothesis, denoiser_for, hear_file
+from voiceskill.decide import decide
+from voiceskill.passes import Heard, MultiPassRecognizer, denoiser_for, hear_file
 from voiceskill.recognizer import RecognizerConfig, Transcript, Word
 from voiceskill.router import Router
 
@@ -83,23 +84,23 @@ def test_learn_noise_reaches_every_denoiser() -> None:
     assert d1.learned == d2.learned == [b"\x05\x00"]
 
 
-def test_best_hypothesis_is_the_one_the_router_is_surest_of() -> None:
+def test_the_decision_answers_from_the_hypothesis_the_router_is_surest_of() -> None:
     heard = [Heard("plain", transcript("my glute the")),
              Heard("denoised", transcript("how much water should i drink")),
              Heard("strong", transcript("much water", conf=0.5))]
-    assert best_hypothesis(heard, router_confidence).name == "denoised"
+    d = decide(heard, ROUTER)
+    assert d.caught and d.heard is not None and d.heard.name == "denoised" and d.reply.intent == "water"
     # ties go to the first pass; a pass that heard nothing never wins
     same = [Heard("plain", transcript("how much water should i drink")),
             Heard("strong", transcript("how much water should i drink"))]
-    assert best_hypothesis(same, router_confidence).name == "plain"
-    assert best_hypothesis([Heard("plain", transcript("")), Heard("x", transcript("[unk]"))],
-                           lambda t: 0.0).name == "x"
-    with pytest.raises(ValueError):
-        best_hypothesis([], router_confidence)
+    assert decide(same, ROUTER).heard.name == "plain"
+    nothing = decide([Heard("plain", transcript("")), Heard("x", transcript("[unk]"))], ROUTER)
+    assert not nothing.caught and nothing.reply is None
+    assert not decide([], ROUTER).caught
 
 
 def test_pass_names_are_checked() -> None:
-    check_passes(("plain", "denoised", "strong"))
+    check_passes(("plain", "denoised", "strong", "webrtc"))
     for bad in ((), ("plain", "plain"), ("loud",)):
         with pytest.raises(ValueError):
             RecognizerConfig(passes=bad)
@@ -143,6 +144,47 @@ def test_a_file_is_heard_once_when_the_first_pass_is_clear() -> None:
     heard = hear_file(pcm, unclear, rate_hz=16000, chunk_ms=20, confidence=router_confidence, enough=0.7)
     assert [h.name for h in heard] == ["plain", "strong"]
     assert len(b"".join(unclear[1][1].fed)) == len(pcm)  # the whole file, cleaned, in 20 ms chunks
-    assert best_hypothesis(heard, router_confidence).name == "strong"
+    assert decide(heard, ROUTER).heard.name == "strong"
     # without a confidence function every pass runs
     assert len(hear_file(pcm, clear, rate_hz=16000, chunk_ms=20)) == 2
+
+
+def test_one_persons_questions_are_a_session_until_an_idle_time() -> None:
+    """Questions close together keep the speaker adaptation (keep_speaker) and the dialog's topic;
+    after ``session_idle_s`` without a question the recognizer forgets the speaker and the dialog
+    its topic. (ScriptedTrigger times are read counts.)"""
+    source = ScriptedSource(400)
+    speaker = FakeSpeaker(source, speak_reads=5)
+    texts = ["why do my glutes cramp", "tell me more", "tell me more"]
+    rec = RecordingRecognizer(texts[0])
+    turns = []
+
+    def next_text(turn: object) -> None:
+        turns.append(turn)
+        rec.text = texts[min(len(turns), len(texts) - 1)]
+
+    script = {3: "press", 20: "release", 40: "press", 60: "release", 200: "press", 220: "release"}
+    orch = Orchestrator(source=source, trigger=ScriptedTrigger(source, script),
+                        recognizer=MultiPassRecognizer([("plain", None, rec)]), endpointer=FakeEndpointer(),
+                        dialog=Dialog(ROUTER), speaker=speaker, config=LoopConfig(earcons=False),
+                        on_turn=next_text, session_idle_s=50)
+    orch.run(max_turns=3)
+    assert [t.intent for t in turns] == ["causes", "more", "more"]
+    assert rec.kept == [True, True, True]
+    assert rec.forgotten == 1  # only before the question that came after the idle time
+    first, more, after_idle = speaker.said
+    assert more != first and more != after_idle and "cramp" in more.lower()
+    assert after_idle.startswith("Ask me a question first")
+
+
+def test_without_sessions_every_question_starts_fresh() -> None:
+    source = ScriptedSource(200)
+    speaker = FakeSpeaker(source, speak_reads=5)
+    rec = RecordingRecognizer("how much water should i drink")
+    orch = Orchestrator(source=source, trigger=ScriptedTrigger(source, {3: "press", 20: "release",
+                                                                        40: "press", 60: "release"}),
+                        recognizer=MultiPassRecognizer([("plain", None, rec)]), endpointer=FakeEndpointer(),
+                        dialog=Dialog(ROUTER), speaker=speaker, config=LoopConfig(earcons=False),
+                        session_idle_s=0)
+    orch.run(max_turns=2)
+    assert rec.kept == [False, False] and len(speaker.said) == 2

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voiceskill.audio import MicConfig
+from voiceskill.decide import DecisionConfig
 from voiceskill.denoise import DenoiseConfig
 from voiceskill.endpoint import EndpointConfig
 from voiceskill.errors import ConfigError, VoiceskillError
@@ -94,6 +95,7 @@ class AppConfig:
     denoise: DenoiseConfig = field(default_factory=DenoiseConfig)
     recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
     speaker: SpeakerConfig = field(default_factory=SpeakerConfig)
     wake: WakeConfig = field(default_factory=WakeConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)

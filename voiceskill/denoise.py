@@ -269,14 +269,95 @@ def _to_pcm(x: np.ndarray) -> bytes:
     return np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
 
 
-PRESETS: dict[str, DenoiseConfig | None] = {
+@dataclass(frozen=True)
+class WebRtcConfig:
+    """WebRTC's audio processing (noise suppression and automatic gain), the front end of
+    wyoming-satellite and Rhasspy, through the ``webrtc-noise-gain`` package.
+
+    noise_suppression: 0 (off) to 4 (strongest; above 2 it distorts speech for the recognizer).
+    auto_gain_dbfs: target level of the automatic gain control in dBFS below full scale, 0-31
+        (0 = off): quiet headset microphones and people who shout land at the same level.
+    """
+
+    noise_suppression: int = 2
+    auto_gain_dbfs: int = 0
+    rate_hz: int = RATE_HZ
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.noise_suppression <= 4 or not 0 <= self.auto_gain_dbfs <= 31:
+            raise ValueError("WebRtcConfig: noise_suppression 0-4, auto_gain_dbfs 0-31")
+        if self.rate_hz != RATE_HZ:
+            raise ValueError(f"WebRtcConfig: the WebRTC front end works at {RATE_HZ} Hz only")
+
+
+class WebRtcFilter:
+    """Streaming WebRTC noise suppression / auto gain with the :class:`Denoiser` interface: it
+    works on 10 ms frames, so its output is delayed by one frame (:attr:`latency_samples`)."""
+
+    def __init__(self, config: WebRtcConfig = WebRtcConfig()) -> None:
+        from webrtc_noise_gain import AudioProcessor
+
+        self.config = config
+        self._make = lambda: AudioProcessor(config.auto_gain_dbfs, config.noise_suppression)
+        self.frame_bytes = 2 * config.rate_hz // 100
+        self.latency_samples = self.frame_bytes // 2
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (the suppressor's noise estimate and gain too)."""
+        self._processor = self._make()
+        self._pending = b""
+        self._out = bytes(self.frame_bytes)  # one frame of delay, whatever the chunk lengths
+
+    def learn_noise(self, chunk: bytes) -> None:
+        """Idle audio: WebRTC tracks the noise in the audio it processes; keep it adapting."""
+        self.process(chunk)
+
+    def process(self, chunk: bytes) -> bytes:
+        """Clean one chunk (any length); returns as many samples, delayed by one 10 ms frame."""
+        data = self._pending + chunk
+        usable = len(data) // self.frame_bytes * self.frame_bytes
+        done = [self._processor.Process10ms(data[i:i + self.frame_bytes]).audio
+                for i in range(0, usable, self.frame_bytes)]
+        self._pending = data[usable:]
+        out = self._out + b"".join(done)
+        self._out = out[len(chunk):]
+        return out[:len(chunk)]
+
+    def process_file(self, pcm: bytes) -> bytes:
+        """Clean a whole buffer: same length, no delay."""
+        lead = 2 * self.latency_samples
+        y = self.process(pcm + bytes(lead + self.frame_bytes))
+        return y[lead:lead + len(pcm)]
+
+    def __enter__(self) -> WebRtcFilter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reset()
+
+
+PRESETS: dict[str, DenoiseConfig | WebRtcConfig | None] = {
     "plain": None,
     "denoised": DenoiseConfig(enabled=True),
     "strong": DenoiseConfig(enabled=True, oversubtract=2.0, gain_floor_db=-12.0),
+    "webrtc": WebRtcConfig(noise_suppression=2),
 }
 """Front ends by name, for hearing a question in several passes (:mod:`voiceskill.passes`): a
 denoiser configuration, or None for the raw audio. ``strong`` subtracts twice the noise estimate
-and lets gains fall to -12 dB."""
+and lets gains fall to -12 dB; ``webrtc`` is WebRTC's noise suppression at level 2."""
+
+
+def front_end(name: str, rate_hz: int = RATE_HZ) -> Denoiser | WebRtcFilter | None:
+    """A fresh front end for pass ``name`` (None for ``plain``)."""
+    from dataclasses import replace
+
+    preset = PRESETS[name]
+    if preset is None:
+        return None
+    if isinstance(preset, WebRtcConfig):
+        return WebRtcFilter(replace(preset, rate_hz=rate_hz))
+    return Denoiser(replace(preset, rate_hz=rate_hz))
 
 
 def check_passes(names: Sequence[str]) -> None:

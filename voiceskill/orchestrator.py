@@ -24,7 +24,8 @@ from typing import Protocol, runtime_checkable
 
 from voiceskill.audio import CHUNK_BYTES, CHUNK_MS
 from voiceskill.dialog import Dialog
-from voiceskill.passes import Heard, best_hypothesis, router_confidence
+from voiceskill.decide import DecisionConfig, decide
+from voiceskill.passes import Heard
 from voiceskill.text import words
 from voiceskill.wavio import write_wav
 
@@ -43,7 +44,7 @@ class LoopConfig:
     max_question_ms: int = 10_000
     """Longest question, in milliseconds (a stuck push-to-talk key ends here)."""
     didnt_catch: str = "Sorry, I didn't catch that."
-    """Said when nobody could be heard."""
+    """Said when nobody could be heard, or the coach is not sure enough of what it heard."""
     stop_words: tuple[str, ...] = ("stop", "stop talking", "cancel", "quiet", "be quiet", "never mind",
                                    "shut up", "enough")
     """Phrases that stop an answer while it plays."""
@@ -103,8 +104,9 @@ class Speaker(Protocol):
 class HearsInPasses(Protocol):
     """A recognizer that hears each question in several passes (voiceskill.passes)."""
 
-    def hear(self) -> list[Heard]: ...
+    def hear(self, keep_speaker: bool = False) -> list[Heard]: ...
     def learn_noise(self, chunk: bytes) -> None: ...
+    def forget_speaker(self) -> None: ...
 
 
 class Denoiser(Protocol):
@@ -151,7 +153,8 @@ class Orchestrator:
                  stop_spotter: Recognizer | None = None, denoiser: Denoiser | None = None,
                  config: LoopConfig | None = None, record_dir: Path | None = None,
                  on_turn: Callable[[Turn], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, decision: DecisionConfig | None = None,
+                 session_idle_s: float = 0.0) -> None:
         self.source = source
         self.trigger = trigger
         self.recognizer = recognizer
@@ -163,6 +166,11 @@ class Orchestrator:
         self.record_dir = record_dir
         """Save each question's audio (WAV) and transcript here; None = never write them to disk."""
         self.config = config or LoopConfig()
+        self.decision = decision or DecisionConfig()
+        self.session_idle_s = session_idle_s
+        """One person's questions closer together than this are a session: the recognizer keeps
+        adapting to them and the dialog keeps its topic; 0 = every question starts fresh."""
+        self._last_ended_s: float | None = None
         self.on_turn = on_turn
         self.clock = clock
         self.state = State.IDLE
@@ -239,6 +247,13 @@ class Orchestrator:
             self.request_stop()
 
     def _start_question(self, event: TriggerEvent) -> None:
+        if (self._last_ended_s is not None and self.session_idle_s > 0
+                and event.time_s - self._last_ended_s > self.session_idle_s):
+            log.info("new session (%.0f s since the last question): starting fresh",
+                     event.time_s - self._last_ended_s)
+            if isinstance(self.recognizer, HearsInPasses):
+                self.recognizer.forget_speaker()
+            self.dialog.reset()
         self.recognizer.reset()
         self.endpointer.reset()
         self._turn = Turn(trigger=event.source, started_s=event.time_s)
@@ -288,19 +303,25 @@ class Orchestrator:
         turn.ended_s = ended_s
         if self.denoiser is not None and self.denoiser.latency_samples:  # flush its delay
             self.recognizer.accept(self.denoiser.process(bytes(2 * self.denoiser.latency_samples)))
+        self._last_ended_s = ended_s
+        caught = True
         if isinstance(self.recognizer, HearsInPasses):
-            hypotheses = self.recognizer.hear()
-            best = best_hypothesis(hypotheses, router_confidence(self.dialog.router))
-            log.debug("passes heard: %s; kept %s",
-                      "; ".join(f"{h.name}: {h.transcript.text!r}" for h in hypotheses), best.name)
-            text, confidences = best.transcript.text, list(best.transcript.confidences)
+            hypotheses = self.recognizer.hear(keep_speaker=self.session_idle_s > 0)
+            decision = decide(hypotheses, self.dialog.router, self.decision)
+            log.debug("passes heard: %s; kept %s, caught %s",
+                      "; ".join(f"{h.name}: {h.transcript.text!r}" for h in hypotheses),
+                      decision.heard.name if decision.heard else None, decision.caught)
+            caught = decision.caught
+            best = decision.heard.transcript if decision.heard else None
+            text = best.text if best else ""
+            confidences = list(best.confidences) if best else []
         else:
             parts = [*self._finals, self.recognizer.finish()]
             text = " ".join(p.text.strip() for p in parts if p.text.strip())
             confidences = [c for p in parts if p.text.strip() for c in p.confidences]
         turn.transcript = text
         heard = [w for w in text.split() if w != "[unk]"]
-        if not heard:
+        if not heard or not caught:
             turn.answer = self.config.didnt_catch
             turn.intent = None
         else:

@@ -58,6 +58,12 @@ class RecognizerConfig:
     more_passes_below: for a file (``voiceskill listen``), the later passes run only while the
         router's confidence (0..1) in what the earlier ones heard stays below this; 1.0 = always
         run every pass. The live loop streams every pass.
+    session_idle_s: one person's questions are a session: the recognizer keeps adapting to their
+        voice and the room from one question to the next, and the dialog remembers the topic; after
+        this many seconds without a question (and at start) the next question starts fresh.
+        0 = every question starts fresh.
+    tail_silence_ms: silence fed after a question that keeps the speaker's adaptation, so its last
+        words are decoded (a question that starts fresh is flushed instead).
     """
 
     grammar: bool = True
@@ -68,11 +74,17 @@ class RecognizerConfig:
     question_frames: bool = True
     passes: tuple[str, ...] = ("plain", "strong")
     more_passes_below: float = 0.7
+    session_idle_s: float = 120.0
+    tail_silence_ms: int = 300
 
     def __post_init__(self) -> None:
         check_passes(self.passes)
         if not 0.0 <= self.more_passes_below <= 1.0:
             raise ValueError(f"more_passes_below must be between 0 and 1, not {self.more_passes_below}")
+        if not 0.0 <= self.session_idle_s <= 86400.0:
+            raise ValueError(f"session_idle_s must be between 0 and 86400, not {self.session_idle_s}")
+        if not 0 <= self.tail_silence_ms <= 2000:
+            raise ValueError(f"tail_silence_ms must be between 0 and 2000, not {self.tail_silence_ms}")
 
 
 @dataclass(frozen=True)
@@ -117,11 +129,18 @@ class Recognizer(Protocol):
     def partial(self) -> str:
         """The words heard so far in the current utterance (may still change)."""
 
-    def finish(self) -> Transcript:
-        """Flush: the final result of everything fed since the last final or reset."""
+    def finish(self, keep_speaker: bool = False) -> Transcript:
+        """Flush: the final result of everything fed since the last final or reset.
+
+        ``keep_speaker``: keep what the recognizer has adapted to (the speaker's voice, the
+        room) for the next question of the same person; otherwise the next question starts
+        fresh."""
 
     def reset(self) -> None:
         """Drop everything fed since the last final; start a new utterance."""
+
+    def forget_speaker(self) -> None:
+        """Start the next question fresh: a new person, or a long pause since the last one."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,11 +422,25 @@ class VoskRecognizer:
     def partial(self) -> str:
         return " ".join(str(json.loads(self._rec.PartialResult()).get("partial", "")).split())
 
-    def finish(self) -> Transcript:
-        return _transcript(json.loads(self._rec.FinalResult()), final=True)
+    def finish(self, keep_speaker: bool = False) -> Transcript:
+        if not keep_speaker:
+            # FinalResult() flushes the features and ends the session: the next chunk rebuilds
+            # the feature pipeline, so the speaker adaptation (online i-vector, CMVN) is gone.
+            return _transcript(json.loads(self._rec.FinalResult()), final=True)
+        # Result() ends the utterance but keeps the feature pipeline (vosk-api recognizer.cc:
+        # CleanUp() only rebuilds it after FinalResult()); the silence lets the last frames through.
+        tail = bytes(2 * self.config.rate_hz * self.config.tail_silence_ms // 1000)
+        if tail:
+            self._rec.AcceptWaveform(tail)
+        return _transcript(json.loads(self._rec.Result()), final=True)
 
     def reset(self) -> None:
         self._rec.Reset()
+
+    def forget_speaker(self) -> None:
+        # FinalResult() only ends a running utterance: start one with 10 ms of silence first
+        self._rec.AcceptWaveform(bytes(2 * self.config.rate_hz // 100))
+        self._rec.FinalResult()
 
     def close(self) -> None:
         self._rec = None  # type: ignore[assignment]
@@ -437,13 +470,14 @@ def join(parts: Iterable[Transcript]) -> Transcript:
 
 
 def recognize_pcm(recognizer: Recognizer, pcm: bytes, chunk_ms: int = 200,
-                  rate_hz: int = RATE_HZ) -> Transcript:
-    """Feed a whole buffer (16-bit mono PCM) chunk by chunk and return everything heard, joined."""
+                  rate_hz: int = RATE_HZ, keep_speaker: bool = False) -> Transcript:
+    """Feed a whole buffer (16-bit mono PCM) chunk by chunk and return everything heard, joined
+    (``keep_speaker``: see :meth:`Recognizer.finish`)."""
     step = max(1, rate_hz * chunk_ms // 1000) * SAMPLE_WIDTH_BYTES
     parts = []
     for i in range(0, len(pcm), step):
         final = recognizer.accept(pcm[i:i + step])
         if final is not None:
             parts.append(final)
-    parts.append(recognizer.finish())
+    parts.append(recognizer.finish(keep_speaker))
     return join(parts)

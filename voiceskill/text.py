@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 UNK = "[unk]"
+
+MAX_WORD = 40
+"""Longer tokens are no words (URLs, keyboard mashing): matched as they are, never folded."""
 """The token Vosk emits for speech outside its grammar."""
 
 FILLERS = frozenset({"um", "umm", "uh", "uhh", "uhm", "er", "erm", "ah", "ahh", "hmm", "hm", "mm",
@@ -69,6 +73,8 @@ def words(text: str) -> list[str]:
             out.extend(number_words(int(tok)).split() if len(tok) <= 6 else [tok])
         elif tok.endswith("'s"):
             out.append(tok[:-2])
+        elif "'" in tok and (split := _suffix_contraction(tok)):
+            out.extend(split)
         elif "'" in tok and tok != UNK:
             out.append(tok.replace("'", ""))
         else:
@@ -76,42 +82,44 @@ def words(text: str) -> list[str]:
     return out
 
 
+_WH = frozenset("why how what where when who".split())
+_SUFFIXES = {"n't": "not", "'ll": "will", "'ve": "have", "'re": "are", "'m": "am"}
+
+
+def _suffix_contraction(tok: str) -> list[str]:
+    """Contractions not in the table, by their ending: "why'd" -> why did, "she'd" -> she would,
+    "shouldn't've" -> should not have; [] if ``tok`` has none."""
+    for suffix, full in _SUFFIXES.items():
+        if tok.endswith(suffix) and len(tok) > len(suffix):
+            rest = _suffix_contraction(tok[:-len(suffix)]) or [tok[:-len(suffix)]]
+            return [*rest, full]
+    if tok.endswith("'d") and len(tok) > 2:
+        return [tok[:-2], "did" if tok[:-2] in _WH else "would"]
+    return []
+
+
 def tokens(text: str) -> list[str]:
     """:func:`words` without fillers and hesitations."""
     return [w for w in words(text) if w not in FILLERS]
 
 
-_IRREGULAR = {"does": "do", "did": "do", "doing": "do", "feet": "foot", "men": "man", "women": "woman"}
-_DOUBLE = re.compile(r"([bdfgklmnprtz])\1$")
+_IRREGULAR = {"does": "do", "did": "do", "doing": "do", "done": "do", "feet": "foot", "men": "man",
+              "women": "woman", "ate": "eat", "drank": "drink", "drunk": "drink", "felt": "feel"}
+"""Irregular forms the stemmer cannot fold (checked before it)."""
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
 
 
 @lru_cache(maxsize=8192)
 def stem(word: str) -> str:
-    """A light English stemmer: folds plurals and -ing/-ed/-ly/-ion endings.
-
-    Not a linguistic stemmer; it only has to map the forms people say to one key
-    ("hydrated", "hydrating", "hydration", "hydrate" -> "hydrat").
-    """
-    w = _IRREGULAR.get(word, word)
-    if len(w) <= 3 or w == UNK:
-        return w
-    if w.endswith("ies") and len(w) > 4:
-        w = w[:-3] + "y"
-    elif w.endswith("sses"):
-        w = w[:-2]
-    elif w.endswith(("ches", "shes", "xes", "zes")):
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith(("ss", "us", "is", "ous")):
-        w = w[:-1]
-    for suffix in ("ingly", "ing", "edly", "ed", "ation", "ition", "ion", "ly", "ment", "ness"):
-        keep = 5 if suffix in ("ly", "ness") else 3
-        if w.endswith(suffix) and len(w) - len(suffix) >= keep:
-            w = w[: -len(suffix)] + ("at" if suffix == "ation" else "")
-            if suffix in ("ing", "ed", "edly", "ingly") and _DOUBLE.search(w):
-                w = w[:-1]
-            break
-    if w.endswith("e") and len(w) > 3:
-        w = w[:-1]
-    if w.endswith("y") and len(w) > 3 and w[-2] not in "aeiou":
-        w = w[:-1] + "i"
-    return w
+    """Fold inflections and derivations to one key with the Snowball (Porter 2) English stemmer
+    ("cramping", "cramps", "cramped" -> "cramp"; "hydrated", "hydration" -> "hydrat"), after a few
+    irregular forms. Matching is then about meaning, not grammar."""
+    if word == UNK or len(word) > MAX_WORD:
+        return word
+    return str(_stemmer().stemWord(_IRREGULAR.get(word, word)))

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from voiceskill.denoise import PRESETS, DenoiseConfig, Denoiser, check_passes
 from voiceskill.errors import AudioError
-from voiceskill.passes import hear_file_best, router_confidence
-from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, everyday_vocabulary, recognize_pcm
+from voiceskill.grammar import grammar_vocabulary
+from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, recognize_pcm
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -47,6 +47,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                         f"{', '.join(PRESETS)} (default: {','.join(RecognizerConfig().passes)})")
     p.add_argument("--denoise", action="store_true",
                    help="clean up steady background noise before every pass (see benchmarks/denoise_bench.py)")
+    p.add_argument("--session", action="store_true",
+                   help="the files are one person's consecutive questions in one conversation: the "
+                        "recognizer keeps adapting to the voice and \"tell me more\" goes on from file "
+                        "to file, as in `voiceskill run` (default: every file is independent)")
     p.set_defaults(func=run_listen)
 
     t = sub.add_parser("transcribe", parents=[common], help="print the words heard in WAV files",
@@ -84,19 +88,6 @@ def _load_model(args: argparse.Namespace) -> SpeechModel:
     return SpeechModel(resolve_model_dir(args.model), debug=getattr(args, "debug", False))
 
 
-def grammar_vocabulary(router: object) -> set[str]:
-    """What the recognizer listens for in grammar mode: the router's words, plus its example
-    phrasings when it offers them (``router.phrasings()``); phrasings make noisy speech land on
-    whole likely word sequences (measured in benchmarks/recognizer_bench.py). Everyday words
-    and phrases (:func:`voiceskill.recognizer.everyday_vocabulary`) give off-topic speech
-    somewhere to land."""
-    vocabulary = set(router.vocabulary())  # type: ignore[attr-defined]
-    phrasings = getattr(router, "phrasings", None)
-    if callable(phrasings):
-        vocabulary.update(phrasings())
-    return vocabulary | everyday_vocabulary()
-
-
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
@@ -119,14 +110,19 @@ def _batch(args: argparse.Namespace, handle: Callable[[Path], dict[str, object]]
 
 
 def run_listen(args: argparse.Namespace) -> int:
+    from voiceskill.decide import DecisionConfig, decide_file
+    from voiceskill.dialog import Dialog
+    from voiceskill.orchestrator import LoopConfig
     from voiceskill.router import Router
     from voiceskill.wavio import read_wav
 
     router = Router.load(args.article, args.intents)
     config = RecognizerConfig(grammar=not args.open_vocab, passes=args.passes)
+    decision = DecisionConfig()
     denoise = Denoiser(DenoiseConfig(enabled=True)) if args.denoise else None
     vocabulary = grammar_vocabulary(router)
-    confidence = router_confidence(router)
+    didnt_catch = LoopConfig().didnt_catch
+    dialog = Dialog(router)
     with _load_model(args) as model:
         passes = [(name, model.recognizer(config, vocabulary)) for name in config.passes]
 
@@ -136,13 +132,22 @@ def run_listen(args: argparse.Namespace) -> int:
             if denoise is not None:
                 pcm = denoise.process_file(pcm)
             t1 = time.perf_counter()
-            chosen = hear_file_best(pcm, passes, config, confidence)
+            chosen = decide_file(pcm, passes, router, config, decision, keep_speaker=args.session)
             t2 = time.perf_counter()
-            heard = chosen.transcript
-            reply = router.route(heard.text, heard.confidences)
+            heard = chosen.heard.transcript if chosen.heard else None
+            text = heard.text if heard else ""
+            if not args.session:
+                dialog.reset()  # independent files: no conversation carries over
+            if chosen.caught and heard is not None:
+                reply = dialog.handle(text, heard.confidences)
+                intent, answer, conf = reply.intent, reply.answer, reply.confidence
+            else:
+                intent, answer = None, didnt_catch
+                conf = chosen.reply.confidence if chosen.reply is not None else 0.0
             t3 = time.perf_counter()
-            return {"input": str(path), "transcript": heard.text, "intent": reply.intent,
-                    "answer": reply.answer, "confidence": round(reply.confidence, 3), "pass": chosen.name,
+            return {"input": str(path), "transcript": text, "intent": intent, "answer": answer,
+                    "confidence": round(conf, 3), "caught": chosen.caught,
+                    "pass": chosen.heard.name if chosen.heard else None,
                     "timings_ms": {"read": _ms(t1 - t0), "recognize": _ms(t2 - t1), "route": _ms(t3 - t2)}}
 
         def show(r: dict[str, object]) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from voiceskill.commands.ask import add_article_options
-from voiceskill.commands.listen import grammar_vocabulary
+from voiceskill.grammar import grammar_vocabulary
 from voiceskill.config import load_config
 from voiceskill.dialog import Dialog
 from voiceskill.orchestrator import LoopConfig, Orchestrator, utterance_words
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         orchestrator = Orchestrator(source=mic, trigger=trigger, recognizer=recognizer,
                                     endpointer=Endpointer(config.endpoint), dialog=Dialog(router),
                                     speaker=speaker, stop_spotter=stop_spotter, denoiser=denoiser,
-                                    config=loop, record_dir=general.record_dir)
+                                    config=loop, record_dir=general.record_dir, decision=config.decision,
+                                    session_idle_s=config.recognizer.session_idle_s)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: orchestrator.request_stop())
         log.info("ready in %.0f ms (model %s, trigger %s, article %s)", (time.monotonic() - started) * 1000,

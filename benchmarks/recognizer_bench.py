@@ -47,7 +47,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from audio_fixtures import QUESTIONS, AudioRow, cache_root, render_questions  # noqa: E402
 from evalsets import FALLBACK, judge, states_a_fact  # noqa: E402
-from voiceskill.decide import DecisionConfig, decide  # noqa: E402
+from voiceskill.decide import DecisionConfig, decide, settled  # noqa: E402
 from voiceskill.grammar import grammar_vocabulary  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
 from voiceskill.passes import Heard, hear_file  # noqa: E402
@@ -73,7 +73,7 @@ def question_set(paths: list[Path]) -> Path:
 
 def _code_key() -> str:
     h = hashlib.sha256()
-    for name in ("recognizer.py", "passes.py", "denoise.py", "grammar.py", "wavio.py"):
+    for name in ("recognizer.py", "denoise.py", "grammar.py", "wavio.py"):
         h.update((REPO / "voiceskill" / name).read_bytes())
     for data in sorted((REPO / "voiceskill" / "data").iterdir()):
         h.update(data.read_bytes())
@@ -140,12 +140,11 @@ def judge_all(rows: list[AudioRow], heard: dict[str, list[Heard]], router: Route
     out = []
     for r in rows:
         hyps = heard[str(r.path)]
-        if not session:  # `listen` without --session: later passes only while the first is unclear
-            kept = []
+        if not session:  # `listen` without --session: later passes only until the answer is settled
+            kept: list[Heard] = []
             for h in hyps:
                 kept.append(h)
-                if h.transcript.text.strip() and router.route(h.transcript.text, h.transcript.confidences
-                                                               ).confidence >= config.more_passes_below:
+                if settled(kept, router, decision, config.more_passes_below):
                     break
             hyps = kept
         d = decide(hyps, router, decision)
@@ -155,7 +154,7 @@ def judge_all(rows: list[AudioRow], heard: dict[str, list[Heard]], router: Route
         if r.topic == FALLBACK:
             kind = "answered" if intent is not None and states_a_fact(answer) else "right"
         else:
-            kind = "right" if ok else ("missed" if not answer else "wrong")
+            kind = "right" if ok else ("missed" if intent is None or not answer else "wrong")
         out.append({"row": r, "kind": kind, "transcript": d.heard.transcript.text if d.heard else "",
                     "intent": intent, "caught": d.caught})
     return out

@@ -16,7 +16,7 @@ from voiceskill.denoise import PRESETS, check_passes
 from voiceskill.dialog import Dialog
 from voiceskill.errors import ConfigError
 from voiceskill.orchestrator import LoopConfig, Orchestrator
-from voiceskill.decide import decide
+from voiceskill.decide import DecisionConfig, decide, decide_file
 from voiceskill.passes import Heard, MultiPassRecognizer, denoiser_for, hear_file
 from voiceskill.recognizer import RecognizerConfig, Transcript, Word
 from voiceskill.router import Router
@@ -87,7 +87,7 @@ def test_learn_noise_reaches_every_denoiser() -> None:
 def test_the_decision_answers_from_the_hypothesis_the_router_is_surest_of() -> None:
     heard = [Heard("plain", transcript("my glute the")),
              Heard("denoised", transcript("how much water should i drink")),
-             Heard("strong", transcript("much water", conf=0.5))]
+             Heard("strong", transcript("how much water", conf=0.8))]
     d = decide(heard, ROUTER)
     assert d.caught and d.heard is not None and d.heard.name == "denoised" and d.reply.intent == "water"
     # ties go to the first pass; a pass that heard nothing never wins
@@ -122,7 +122,7 @@ def test_the_live_loop_answers_from_the_pass_the_router_is_surest_of() -> None:
     source = ScriptedSource(200)
     speaker = FakeSpeaker(source, speak_reads=5)
     turns = []
-    plain, strong = RecordingRecognizer("my the cramp", conf=0.6), RecordingRecognizer("how much water should i drink")
+    plain, strong = RecordingRecognizer("how much water do i need", conf=0.6), RecordingRecognizer("how much water should i drink")
     den = MarkingDenoiser(0x11)
     multi = MultiPassRecognizer([("plain", None, plain), ("strong", den, strong)])
     orch = Orchestrator(source=source, trigger=ScriptedTrigger(source, {3: "press", 20: "release"}),
@@ -135,18 +135,42 @@ def test_the_live_loop_answers_from_the_pass_the_router_is_surest_of() -> None:
     assert len(strong.fed) >= 15  # every question chunk went through the strong pass too
 
 
-def test_a_file_is_heard_once_when_the_first_pass_is_clear() -> None:
+def test_a_file_stops_at_the_passes_that_settle_the_answer() -> None:
+    """Independent files: passes stop once two of them chose the same topic surely (decide.settled);
+    a file of a session goes through every pass."""
     pcm = b"\x01\x00" * 1600
-    clear = [("plain", RecordingRecognizer("how much water should i drink")), ("strong", RecordingRecognizer("x"))]
-    heard = hear_file(pcm, clear, rate_hz=16000, chunk_ms=20, confidence=router_confidence, enough=0.7)
-    assert [h.name for h in heard] == ["plain"] and not clear[1][1].fed
-    unclear = [("plain", RecordingRecognizer("my the")), ("strong", RecordingRecognizer("how much water"))]
-    heard = hear_file(pcm, unclear, rate_hz=16000, chunk_ms=20, confidence=router_confidence, enough=0.7)
-    assert [h.name for h in heard] == ["plain", "strong"]
-    assert len(b"".join(unclear[1][1].fed)) == len(pcm)  # the whole file, cleaned, in 20 ms chunks
-    assert decide(heard, ROUTER).heard.name == "strong"
-    # without a confidence function every pass runs
-    assert len(hear_file(pcm, clear, rate_hz=16000, chunk_ms=20)) == 2
+    water = "how much water should i drink"
+    clear = [("plain", RecordingRecognizer(water)), ("strong", RecordingRecognizer(water)),
+             ("webrtc", RecordingRecognizer("x"))]
+    d = decide_file(pcm, clear, ROUTER, RecognizerConfig(file_chunk_ms=20))
+    assert d.caught and d.reply.intent == "water" and not clear[2][1].fed
+    assert len(b"".join(clear[1][1].fed)) == len(pcm)  # the whole file, cleaned, in 20 ms chunks
+    unclear = [("plain", RecordingRecognizer("my the")), ("strong", RecordingRecognizer("how much water")),
+               ("webrtc", RecordingRecognizer(water))]
+    d = decide_file(pcm, unclear, ROUTER, RecognizerConfig(file_chunk_ms=20))
+    assert d.caught and d.heard.name == "webrtc" and all(r.fed for _, r in unclear)
+    lone = [("plain", RecordingRecognizer("my the")), ("strong", RecordingRecognizer(water)),
+            ("webrtc", RecordingRecognizer("why do my glutes cramp"))]
+    assert not decide_file(pcm, lone, ROUTER, RecognizerConfig(file_chunk_ms=20)).caught  # no two agree
+    session = [("plain", RecordingRecognizer(water)), ("strong", RecordingRecognizer(water)),
+               ("webrtc", RecordingRecognizer(water))]
+    assert decide_file(pcm, session, ROUTER, RecognizerConfig(file_chunk_ms=20), keep_speaker=True).caught
+    assert all(r.fed and r.kept == [True] for _, r in session)
+    # without a settled test every pass runs
+    assert len(hear_file(pcm, clear, rate_hz=16000, chunk_ms=20)) == 3
+
+
+def test_the_decision_needs_two_passes_to_agree() -> None:
+    water, causes = transcript("how much water should i drink"), transcript("why do my glutes cramp")
+    assert decide([Heard("a", water), Heard("b", causes), Heard("c", water)], ROUTER).caught
+    split = decide([Heard("a", water), Heard("b", causes), Heard("c", transcript("my the"))], ROUTER)
+    assert not split.caught  # two passes heard two different questions: didn't catch that
+    assert decide([Heard("a", water)], ROUTER).caught  # one pass heard something: it alone decides
+    assert decide([Heard("a", water), Heard("b", causes)], ROUTER, DecisionConfig(min_agreeing=1)).caught
+    off = decide([Heard("a", transcript("what is the capital of france"))] * 2, ROUTER)
+    assert off.caught and off.reply.intent is None  # clearly off-topic: the honest fallback
+    with pytest.raises(ValueError):
+        DecisionConfig(min_agreeing=0)
 
 
 def test_one_persons_questions_are_a_session_until_an_idle_time() -> None:

@@ -5,12 +5,11 @@ with word confidences. :func:`decide` routes every hypothesis and chooses: answe
 say "Sorry, I didn't catch that". A wrong answer (health advice about the wrong thing) is worse
 than a miss (the person asks again), so the rules lean towards not answering:
 
-* a hypothesis counts only if the router is confident about it (``RouterConfig.min_confidence``);
-* when confident hypotheses name *different* article topics, nothing is answered: the passes
-  heard different questions, so at least one of them is wrong and we cannot tell which;
-* in noisy audio (few words heard with confidence) the router must be surer still
-  (``noisy_min_confidence``);
-* passes that agree add to each other's evidence (``agreement_bonus``).
+* a hypothesis counts only if the router is confident about it (``min_confidence``);
+* the topic most passes are sure of wins (then the surest hypothesis);
+* a topic is answered only when enough passes chose it (``min_agreeing``): the small model turns
+  noise into different article words in differently cleaned copies of the audio, while what was
+  really said tends to come through in more than one.
 
 Off-topic questions still get the router's honest fallback when a pass heard them clearly.
 Pure: the router is passed in, nothing is kept between questions.
@@ -44,24 +43,18 @@ class DecisionConfig:
     """How sure the coach must be before it answers a spoken question.
 
     min_confidence: a hypothesis routed below this router confidence does not count (0..1).
-    noisy_min_confidence: the router confidence needed when the question was heard poorly
-        (the mean word confidence of the chosen hypothesis is below ``noisy_word_confidence``).
-    noisy_word_confidence: mean word confidence (0..1) below which a hypothesis is "heard poorly".
-    agreement_bonus: added to the router confidence for each other pass that chose the same topic.
-    veto_conflicts: when confident passes disagree about the topic, say "didn't catch that".
+    min_agreeing: how many passes must have chosen the same topic for it to be answered (when
+        fewer passes heard something, all of them must agree); 1 = the surest pass alone decides.
     """
 
     min_confidence: float = 0.5
-    noisy_min_confidence: float = 0.5
-    noisy_word_confidence: float = 0.0
-    agreement_bonus: float = 0.0
-    veto_conflicts: bool = False
+    min_agreeing: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("min_confidence", "noisy_min_confidence", "noisy_word_confidence", "agreement_bonus"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, not {value}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be between 0 and 1, not {self.min_confidence}")
+        if not 1 <= self.min_agreeing <= 8:
+            raise ValueError(f"min_agreeing must be between 1 and 8, not {self.min_agreeing}")
 
 
 @dataclass(frozen=True)
@@ -74,52 +67,41 @@ class Decision:
     caught: bool
 
 
-def mean_confidence(t: Transcript) -> float:
-    """Mean word confidence of a transcript, [unk] counting as 0 (1.0 for typed text)."""
-    if not t.words:
-        return 1.0 if t.text.strip() else 0.0
-    return sum(0.0 if w.text == UNK else w.conf for w in t.words) / len(t.words)
-
-
 def decide(hypotheses: Sequence[Heard], router: Routes, config: DecisionConfig = DecisionConfig()) -> Decision:
     """Answer, or not: see the module doc. Hypotheses that heard nothing are ignored."""
     routed = [(h, router.route(h.transcript.text, h.transcript.confidences))
               for h in hypotheses if any(w != UNK for w in h.transcript.text.split())]
     if not routed:
         return Decision(hypotheses[0] if hypotheses else None, None, False)
-    topics: dict[str, int] = {}
+    support: dict[str, int] = {}
     for _, reply in routed:
         if reply.intent is not None and reply.confidence >= config.min_confidence:
-            topics[reply.intent] = topics.get(reply.intent, 0) + 1
+            support[reply.intent] = support.get(reply.intent, 0) + 1
+    heard, reply = max(routed, key=lambda pair: (support.get(pair[1].intent or "", 0) if pair[1].intent else 0,
+                                                 pair[1].confidence))
+    if reply.intent is None or reply.intent not in support:
+        # no pass is sure of a topic: the off-topic reply when one was heard clearly
+        heard, reply = max(routed, key=lambda pair: pair[1].confidence)
+        return Decision(heard, reply, reply.intent is None)
+    return Decision(heard, reply, support[reply.intent] >= min(config.min_agreeing, len(routed)))
 
-    def strength(pair: tuple[Heard, RouterReply]) -> float:
-        _, reply = pair
-        support = topics.get(reply.intent, 1) - 1 if reply.intent is not None else 0
-        return reply.confidence + config.agreement_bonus * support
 
-    heard, reply = max(routed, key=strength)
-    if reply.intent is None:
-        # the surest pass found no topic: the off-topic reply, unless another pass is sure of one
-        return Decision(heard, reply, True)
-    if config.veto_conflicts and len(topics) > 1:
-        return Decision(heard, reply, False)
-    needed = (config.noisy_min_confidence if mean_confidence(heard.transcript) < config.noisy_word_confidence
-              else config.min_confidence)
-    if strength((heard, reply)) < needed:
-        return Decision(heard, reply, False)
-    return Decision(heard, reply, True)
+def settled(hypotheses: Sequence[Heard], router: Routes, config: DecisionConfig, enough: float) -> bool:
+    """Whether more passes could not change the answer: ``min_agreeing`` of the hypotheses so far
+    chose one topic and the router is at least ``enough`` sure of it."""
+    d = decide(hypotheses, router, config)
+    if not d.caught or d.reply is None or d.reply.intent is None or d.reply.confidence < enough:
+        return False
+    return sum(router.route(h.transcript.text, h.transcript.confidences).intent == d.reply.intent
+               for h in hypotheses) >= config.min_agreeing
 
 
 def decide_file(pcm: bytes, passes: Sequence[tuple[str, Recognizer]], router: Routes, config: RecognizerConfig,
                 decision: DecisionConfig = DecisionConfig(), keep_speaker: bool = False) -> Decision:
     """What ``voiceskill listen`` does with one file: hear it in the passes
-    (:func:`voiceskill.passes.hear_file`; an independent file stops at the first pass the router is
-    sure of, ``config.more_passes_below``; a file of a session goes through every pass and keeps
-    the speaker adaptation), then :func:`decide`."""
-
-    def confidence(t: Transcript) -> float:
-        return router.route(t.text, t.confidences).confidence
-
-    heard = hear_file(pcm, passes, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms,
-                      confidence=confidence, enough=config.more_passes_below, keep_speaker=keep_speaker)
+    (:func:`voiceskill.passes.hear_file`: an independent file stops once the answer is
+    :func:`settled` at ``config.more_passes_below``; a file of a session goes through every pass
+    and keeps the speaker adaptation), then :func:`decide`."""
+    heard = hear_file(pcm, passes, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms, keep_speaker=keep_speaker,
+                      settled=lambda so_far: settled(so_far, router, decision, config.more_passes_below))
     return decide(heard, router, decision)

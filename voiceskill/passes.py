@@ -131,23 +131,20 @@ class MultiPassRecognizer:
 
 
 def hear_file(pcm: bytes, passes: Sequence[tuple[str, Recognizer]], *, rate_hz: int, chunk_ms: int,
-              confidence: Callable[[Transcript], float] | None = None, enough: float = 1.0,
-              keep_speaker: bool = False) -> list[Heard]:
+              settled: Callable[[Sequence[Heard]], bool] | None = None, keep_speaker: bool = False) -> list[Heard]:
     """The passes' transcripts of a whole buffer (a file), in order: each pass cleans the whole
     buffer first (:meth:`Denoiser.process_file`, noise estimated from its quietest frames), then
-    recognizes it. With ``confidence``, the passes stop as soon as one scores ``enough`` or more
-    (clear speech is then heard once). ``keep_speaker``: the file is one of a person's
-    consecutive questions: every pass hears it (so every pass keeps adapting) and keeps what it
-    adapted to for the next file."""
-    out = []
+    recognizes it. With ``settled``, the passes stop as soon as it says the hypotheses so far are
+    enough (clear speech is then heard fewer times). ``keep_speaker``: the file is one of a
+    person's consecutive questions: every pass hears it (so every pass keeps adapting) and keeps
+    what it adapted to for the next file."""
+    out: list[Heard] = []
     for name, recognizer in passes:
         denoiser = denoiser_for(name, rate_hz)
         audio = pcm if denoiser is None else denoiser.process_file(pcm)
         recognizer.reset()
-        heard = Heard(name, recognize_pcm(recognizer, audio, chunk_ms, rate_hz, keep_speaker))
-        out.append(heard)
-        if (not keep_speaker and confidence is not None and heard.transcript.text.strip()
-                and confidence(heard.transcript) >= enough):
+        out.append(Heard(name, recognize_pcm(recognizer, audio, chunk_ms, rate_hz, keep_speaker)))
+        if not keep_speaker and settled is not None and settled(out):
             break
     return out
 

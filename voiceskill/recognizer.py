@@ -72,7 +72,7 @@ class RecognizerConfig:
     max_alternatives: int = 0
     file_chunk_ms: int = 200
     question_frames: bool = True
-    passes: tuple[str, ...] = ("plain", "strong")
+    passes: tuple[str, ...] = ("plain", "strong", "webrtc")
     more_passes_below: float = 0.7
     session_idle_s: float = 120.0
     tail_silence_ms: int = 300

@@ -61,6 +61,10 @@ class RouterConfig:
     """A cue phrase found with words inside it counts this much less per inside word."""
     fuzzy: bool = True
     """Map unknown typed words to a known word one or two letters away."""
+    unexplained_penalty: float = 3.0
+    """Score taken off an article intent per unit share of the utterance's content words that
+    none of its cues, examples or the subject use ("what *time* is it right now" is not a
+    question about cramps, however well "right now" fits one)."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,9 @@ class Router:
                 for s in example:
                     self._examples.setdefault(s, []).append((idx, e_idx))
             self._example_mass.append(masses)
+        subject_words = {w for p in intents.subject for w in p}
+        self._explains = [frozenset({w for p in intent.cues for w in p} | set().union(*intent.examples)
+                                    | subject_words) for intent in intents.intents]
         self._subject_first = {p[0]: [q for q in intents.subject if q[0] == p[0]] for p in intents.subject}
         self._off_subject_first = {p[0]: [q for q in intents.off_subject if q[0] == p[0]]
                                    for p in intents.off_subject}
@@ -258,6 +265,8 @@ class Router:
         """Normalized stems with a confidence each, and how many words were not heard."""
         raw = words(text)
         confs = list(confidences) if confidences is not None and len(confidences) == len(raw) else [1.0] * len(raw)
+        # spelling correction is for typed text: a recognizer writes real words (a grammar's words)
+        fuzzy = self._fuzzy if confidences is None else None
         stems: list[str] = []
         out_conf: list[float] = []
         unheard = 0
@@ -270,8 +279,8 @@ class Router:
                 out_conf.append(0.0)
                 continue
             s = stem(word)
-            if s not in self._known and self._fuzzy is not None and s not in self.intents.lexicon:
-                s = self._fuzzy.lookup(s) or s
+            if s not in self._known and fuzzy is not None and s not in self.intents.lexicon:
+                s = fuzzy.lookup(s) or s
             for part in self.intents.lexicon.get(s, (s,)):
                 stems.append(part)
                 out_conf.append(conf)
@@ -318,6 +327,7 @@ class Router:
         if off_subject:
             has_subject = False  # "stomach cramps", "my hamstring": not the article's subject
         content_set = {i for i, s in enumerate(stems) if s not in STOP_STEMS}
+        content_stems = [stems[i] for i in content_set if stems[i] != UNK]
         heard = max(1, len(stems))
         unheard_share = unheard / heard
         scored: list[tuple[float, Intent]] = []
@@ -334,12 +344,16 @@ class Router:
                 score -= cfg.meta_uncovered_penalty * uncovered
                 if has_subject or off_subject:
                     score -= cfg.meta_subject_penalty
-            elif has_subject:
-                score += cfg.subject_bonus
             else:
-                score -= cfg.off_subject_penalty
-                if off_subject:
-                    score -= cfg.other_subject_penalty
+                if content_stems:
+                    unexplained = sum(st not in self._explains[idx] for st in content_stems)
+                    score -= cfg.unexplained_penalty * unexplained / len(content_stems)
+                if has_subject:
+                    score += cfg.subject_bonus
+                else:
+                    score -= cfg.off_subject_penalty
+                    if off_subject:
+                        score -= cfg.other_subject_penalty
             score -= cfg.unknown_penalty * unheard_share
             scored.append((score, intent))
         scored.sort(key=lambda pair: -pair[0])

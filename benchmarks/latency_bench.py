@@ -41,6 +41,7 @@ from voiceskill.endpoint import Endpointer  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
 from voiceskill.grammar import grammar_vocabulary  # noqa: E402
 from voiceskill.orchestrator import LoopConfig, Orchestrator, Turn  # noqa: E402
+from voiceskill.decide import DecisionConfig  # noqa: E402
 from voiceskill.passes import open_passes  # noqa: E402
 from voiceskill.recognizer import SpeechModel, RecognizerConfig  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
@@ -79,7 +80,8 @@ class Harness:
         self.recognizer = open_passes(model, RecognizerConfig(), grammar_vocabulary(router))
         self.orch = Orchestrator(source=source, trigger=self.trigger, recognizer=self.recognizer,
                                  endpointer=Endpointer(), dialog=Dialog(router), speaker=speaker,
-                                 config=LoopConfig(earcons=True), on_turn=self._on_turn)
+                                 config=LoopConfig(earcons=True), on_turn=self._on_turn,
+                                 decision=DecisionConfig(), session_idle_s=RecognizerConfig().session_idle_s)
         self.thread = threading.Thread(target=self.orch.run, daemon=True)
 
     def _on_turn(self, turn: Turn) -> None:

@@ -215,3 +215,25 @@ def test_alternatives_are_reported(speech_model: SpeechModel, dev_audio: list[Au
     with speech_model.recognizer(RecognizerConfig(grammar=False, max_alternatives=3)) as rec:
         heard = recognize_pcm(rec, read_wav(row.path))
     assert 1 <= len(heard.alternatives) <= 3 and "water" in heard.text
+
+
+def test_a_session_keeps_the_speaker_and_still_hears_every_word(speech_model: SpeechModel,
+                                                               dev_audio: list[AudioRow]) -> None:
+    """finish(keep_speaker=True) ends a question with Result() after some silence instead of
+    FinalResult(), so Vosk keeps its speaker adaptation; the question's last words must still come
+    out, nothing may leak into the next question, and forget_speaker() starts afresh."""
+    from voiceskill.grammar import grammar_vocabulary
+    from voiceskill.router import Router
+
+    water, warmup = read_wav(spoken(dev_audio, WATER).path), read_wav(spoken(dev_audio, WARMUP).path)
+    with speech_model.recognizer(RecognizerConfig(), grammar_vocabulary(Router.load())) as rec:
+        ref = recognize_pcm(rec, water).text.split()
+        for pcm, keep in ((water, True), (warmup, True), (water, True), (water, False)):
+            rec.reset()
+            heard = recognize_pcm(rec, pcm, keep_speaker=keep).text.split()
+            assert ("water" in heard) == (pcm is water) and ("warm" in heard) == (pcm is warmup), heard
+            if pcm is water:
+                assert heard[-2:] == ref[-2:], (heard, ref)  # the last words were decoded
+        rec.forget_speaker()
+        rec.reset()
+        assert "warm up" in recognize_pcm(rec, warmup, keep_speaker=True).text

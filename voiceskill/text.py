@@ -33,6 +33,9 @@ _CONTRACTIONS = {
     "gotta": "got to", "kinda": "kind of",
 }
 
+MAX_WORD_LETTERS = 40
+"""Longer tokens are not words (a pasted hash or URL, a key held down): :func:`words` drops them."""
+
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
          "fifteen sixteen seventeen eighteen nineteen").split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
@@ -57,12 +60,15 @@ def number_words(n: int) -> str:
 def words(text: str) -> list[str]:
     """Lower-case words of ``text`` with contractions expanded and digits spelled out.
 
-    Fillers are kept (see :func:`tokens`); ``[unk]`` is kept as one token.
+    Fillers are kept (see :func:`tokens`); ``[unk]`` is kept as one token. Tokens longer than
+    :data:`MAX_WORD_LETTERS` are dropped, which bounds the work any later stage does per word.
     """
     text = text.lower().replace("\u2019", "'").replace("\u2018", "'")
     text = re.sub(r"(\d),(\d{3})", r"\1\2", text)
     out: list[str] = []
     for tok in _TOKEN.findall(text):
+        if len(tok) > MAX_WORD_LETTERS:
+            continue
         if tok in _CONTRACTIONS:
             out.extend(_CONTRACTIONS[tok].split())
         elif tok.isdigit():

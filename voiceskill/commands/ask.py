@@ -62,11 +62,12 @@ def _lines(stream: TextIO | None) -> Iterator[str | QuestionTooLong]:
             return
         number += 1
         length = len(line.rstrip("\r\n"))
-        while not line.endswith("\n"):
-            line = stream.readline(_DRAIN_CHARS)
-            if not line:
+        rest = line
+        while not rest.endswith("\n"):  # the line goes on: count the rest without keeping it
+            rest = stream.readline(_DRAIN_CHARS)
+            if not rest:
                 break
-            length += len(line.rstrip("\r\n"))
+            length += len(rest.rstrip("\r\n"))
         if length > MAX_QUESTION_CHARS:
             yield QuestionTooLong(f"line {number}: a question of {length} characters is longer than the "
                                   f"{MAX_QUESTION_CHARS}-character limit; ask it in fewer words")

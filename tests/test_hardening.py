@@ -1,0 +1,228 @@
+"""Regression tests for the hostile sweep of issue 10, each through the real CLI (a subprocess).
+
+Row numbers refer to the issue's table. Memory bounds are enforced with an address-space limit
+on the child (RLIMIT_AS), so a blow-up fails the test with a MemoryError instead of taking the
+machine down; the subprocess timeouts only guard against hangs (speed is measured by
+benchmarks/hostile_bench.py, not asserted here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audio_fixtures import AudioRow, dev_audio  # noqa: F401 (fixture)
+from conftest import require
+from voiceskill.errors import ModelError
+
+MB = 1 << 20
+
+
+def voiceskill(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
+               mem_mb: int | None = None, timeout: float = 120,
+               redirect: str = "") -> subprocess.CompletedProcess[str]:
+    """``python -m voiceskill ARGS`` in a neutral working directory, with at most ``mem_mb`` of
+    address space; ``redirect`` (e.g. ``"<&-"``, ``">/dev/full"``) runs it through sh with that
+    redirection of its standard streams."""
+
+    def limit() -> None:
+        if mem_mb is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (mem_mb * MB, mem_mb * MB))
+
+    cmd = [sys.executable, "-m", "voiceskill", *args]
+    if redirect:
+        cmd = ["sh", "-c", f'exec "$@" {redirect}', "sh", *cmd]
+    return subprocess.run(cmd, input=stdin, stdout=None if ">" in redirect else subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+                          cwd=Path.home(), timeout=timeout, preexec_fn=limit)
+
+
+def one_error_line(done: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """The run failed with exactly one ``voiceskill: error:`` line on stderr, and no traceback."""
+    assert done.returncode != 0, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("voiceskill: error: ")]
+    assert len(errors) == 1, lines
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+def json_lines(out: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def have_model() -> Path:
+    from voiceskill.models import resolve_model_dir
+
+    try:
+        return resolve_model_dir()
+    except ModelError as exc:
+        require(False, f"the Vosk model ({exc})")
+        raise
+
+
+def clean_question(dev_audio: list[AudioRow], question: str) -> Path:
+    return next(r.path for r in dev_audio if r.snr == "clean" and r.question == question)
+
+
+def with_rate(src: Path, dst: Path, rate_hz: int) -> Path:
+    """A copy of a plain PCM WAV whose fmt chunk claims another sample rate."""
+    raw = bytearray(src.read_bytes())
+    at = raw.index(b"fmt ") + 8
+    raw[at + 4:at + 8] = struct.pack("<I", rate_hz)
+    dst.write_bytes(bytes(raw))
+    return dst
+
+
+# --- rows 1 and 19: absurd sample rates ------------------------------------------------------
+
+def test_row1_absurd_sample_rate_is_one_line_and_the_batch_goes_on(have_model: Path, dev_audio: list[AudioRow],
+                                                                   tmp_path: Path) -> None:
+    good = clean_question(dev_audio, "how much water should i drink each day")
+    good2 = clean_question(dev_audio, "can low magnesium give me cramps")
+    bad = with_rate(good, tmp_path / "bad.wav", 4294967295)
+    done = voiceskill("-q", "listen", "--json", str(good), str(bad), str(good2))
+    one_error_line(done, str(bad), "4294967295 Hz")
+    lines = json_lines(done.stdout)
+    assert [line["input"] for line in lines] == [str(good), str(bad), str(good2)]
+    assert lines[0]["intent"] == "water" and lines[2]["intent"] is not None
+    assert set(lines[1]) == {"input", "error"}
+
+
+@pytest.mark.parametrize("rate_hz", [999_983, 1, 3_999, 192_001])
+def test_row19_out_of_range_rates_are_refused_before_decoding(have_model: Path, dev_audio: list[AudioRow],
+                                                              tmp_path: Path, rate_hz: int) -> None:
+    good = clean_question(dev_audio, "how much water should i drink each day")
+    bad = with_rate(good, tmp_path / f"r{rate_hz}.wav", rate_hz)
+    done = voiceskill("-q", "transcribe", "--json", str(bad), str(good))
+    one_error_line(done, str(bad), f"{rate_hz} Hz", "outside 4000-192000 Hz")
+    lines = json_lines(done.stdout)
+    assert lines[0] == {"input": str(bad), "error": lines[0]["error"]} and "water" in str(lines[1]["transcript"])
+
+
+# --- rows 2 and 3: long words and long lines in `ask` ---------------------------------------
+
+def test_row2_a_1000_char_word_is_answered_within_400_mb() -> None:
+    done = voiceskill("ask", "--json", stdin="cramp" * 200 + "\nhow much water should i drink\n", mem_mb=400,
+                      timeout=120)
+    assert done.returncode == 0, done.stderr
+    first, second = json_lines(done.stdout)
+    assert first["intent"] is None and second["intent"] == "water"
+
+
+def test_row2_long_unknown_words_are_not_spelling_corrected() -> None:
+    words = " ".join(["glutescrampinghydrationmagnesium" * 3, "x" * 400, "crampz" * 50])
+    done = voiceskill("ask", "--json", words, mem_mb=400, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json_lines(done.stdout)[0]["intent"] is None
+
+
+def test_row3_a_1_mb_line_is_one_error_line_and_the_batch_goes_on() -> None:
+    stdin = "a" * 10**6 + "\n" + ("cramp " * 200_000) + "\nhow much water should i drink\n"
+    done = voiceskill("ask", "--json", stdin=stdin, mem_mb=400, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("voiceskill: error: line ") for e in errors), errors
+    assert "1000000 characters" in errors[0] and "1000-character limit" in errors[0]
+    (answer,) = json_lines(done.stdout)
+    assert answer["intent"] == "water"
+
+
+def test_row3_a_long_question_argument_is_one_error_line() -> None:
+    done = voiceskill("ask", "why " * 5000, mem_mb=400, timeout=120)
+    one_error_line(done, "20000 characters")
+    assert done.stdout == ""
+
+
+# --- rows 6 and 7: closed or full standard streams -------------------------------------------
+
+@pytest.mark.parametrize("command", ["ask", "chat"])
+def test_row6_closed_stdin_is_one_line(command: str) -> None:
+    done = voiceskill(command, redirect="<&-", timeout=60)
+    one_error_line(done, "standard input is closed")
+
+
+@pytest.mark.parametrize("args", [["ask", "why"], ["ask", "--json", "why"], ["config", "show"],
+                                  ["config", "show", "--json"]])
+@pytest.mark.parametrize("redirect", [">/dev/full", ">&-"])
+def test_row7_unwritable_stdout_is_one_line_and_nonzero(args: list[str], redirect: str) -> None:
+    done = voiceskill(*args, redirect=redirect, timeout=60)
+    one_error_line(done, "cannot write to standard output")
+
+
+def test_row7_listen_to_a_full_disk(have_model: Path, dev_audio: list[AudioRow]) -> None:
+    good = clean_question(dev_audio, "how much water should i drink each day")
+    done = voiceskill("-q", "listen", "--json", str(good), redirect=">/dev/full")
+    one_error_line(done, "No space left on device")
+
+
+# --- row 15: word times of each file start at 0 ----------------------------------------------
+
+def test_row15_transcribe_word_times_do_not_carry_over(have_model: Path, dev_audio: list[AudioRow]) -> None:
+    good = clean_question(dev_audio, "how much water should i drink each day")
+    for mode in ("--open-vocab", "--grammar"):
+        done = voiceskill("-q", "transcribe", "--json", mode, str(good), str(good))
+        assert done.returncode == 0, done.stderr
+        first, second = json_lines(done.stdout)
+        times = [[(w["word"], w["start"], w["end"]) for w in line["words"]] for line in (first, second)]  # type: ignore[union-attr]
+        assert times[0] and times[0] == times[1]
+
+
+# --- rows 21 and 22: every command loads the config the same way, and checks ranges ---------
+
+def test_row21_ask_and_chat_obey_the_environment_and_the_file(tmp_path: Path) -> None:
+    question = "how much water should I drink"
+    assert json_lines(voiceskill("ask", "--json", question).stdout)[0]["intent"] == "water"
+    env = {"VOICESKILL_ROUTER_MIN_CONFIDENCE": "0.99"}
+    assert json_lines(voiceskill("ask", "--json", question, env=env).stdout)[0]["intent"] is None
+    assert json_lines(voiceskill("chat", "--json", stdin=question, env=env).stdout)[0]["intent"] is None
+    config = tmp_path / "c.toml"
+    config.write_text("[router]\nmin_confidence = 0.99\n")
+    done = voiceskill("ask", "--json", "--config", str(config), question)
+    assert json_lines(done.stdout)[0]["intent"] is None
+    config.write_text("[router]\nmin_confidence = 7\n")
+    one_error_line(voiceskill("ask", "--config", str(config), question), f"{config} line 2", "router.min_confidence")
+
+
+def test_row21_listen_and_transcribe_obey_the_environment(have_model: Path, dev_audio: list[AudioRow],
+                                                          tmp_path: Path) -> None:
+    good = clean_question(dev_audio, "how much water should i drink each day")
+    env = {"VOICESKILL_ROUTER_MIN_CONFIDENCE": "0.99"}
+    (line,) = json_lines(voiceskill("-q", "listen", "--json", str(good), env=env).stdout)
+    assert line["intent"] is None and "water" in str(line["transcript"])
+    done = voiceskill("-q", "transcribe", str(good), env={"VOICESKILL_RECOGNIZER_RATE_HZ": "-1"})
+    one_error_line(done, "VOICESKILL_RECOGNIZER_RATE_HZ")
+    done = voiceskill("-q", "listen", str(good), env={"VOICESKILL_GENERAL_MODEL": str(tmp_path / "none")})
+    one_error_line(done, str(tmp_path / "none"))
+
+
+@pytest.mark.parametrize("section,key,value", [
+    ("audio", "rate_hz", "-16000"), ("audio", "rate_hz", "0"), ("audio", "rate_hz", "1e20"),
+    ("speaker", "rate_wpm", "-5"), ("router", "min_confidence", "5.0"), ("router", "min_confidence", "nan"),
+    ("trigger", "gpio_pin", "-3"), ("endpoint", "margin_db", "inf"),
+])
+def test_row22_out_of_range_values_name_their_line_and_variable(tmp_path: Path, section: str, key: str,
+                                                                value: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"# mine\n[{section}]\n{key} = {value}\n")
+    one_error_line(voiceskill("config", "show", "--config", str(config)), f"{config} line 3", f"{section}.{key}")
+    var = f"VOICESKILL_{section.upper()}_{key.upper()}"
+    one_error_line(voiceskill("config", "show", env={var: value}), f"environment {var}")
+
+
+def test_row22_doctor_is_not_ready_with_an_out_of_range_value(tmp_path: Path) -> None:
+    done = voiceskill("doctor", "--json", "--no-level-test", env={"VOICESKILL_SPEAKER_RATE_WPM": "-5"})
+    report = json.loads(done.stdout)
+    assert done.returncode == 1 and report["ready"] is False
+    (check,) = [c for c in report["checks"] if c["name"] == "config environment"]
+    assert check["status"] == "fail" and "unset VOICESKILL_SPEAKER_RATE_WPM" in check["fix"]

@@ -433,8 +433,16 @@ def read_file(path: Path) -> tuple[dict[str, Any], str]:
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist: create it with "
                           f"`voiceskill config init --path {path}`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path} ({exc}); check its permissions") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory; give the path of a TOML file, "
+                          f"e.g. {path / CONFIG_FILENAME}") from None
+    except PermissionError:
+        raise ConfigError(f"cannot read config file {path} (permission denied); check its permissions") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (bad byte at offset {exc.start}); "
+                          f"save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path} ({exc.strerror or exc})") from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
@@ -448,12 +456,14 @@ def read_file(path: Path) -> tuple[dict[str, Any], str]:
 
 
 def load_config(path: Path | None, env: Mapping[str, str], overrides: Mapping[str, object],
-                *, schema: type = AppConfig) -> tuple[Any, dict[str, str]]:
+                *, schema: type = AppConfig, flags: Mapping[str, str] | None = None) -> tuple[Any, dict[str, str]]:
     """Build the effective config and the provenance of every ``section.key``.
 
     path: the config file; None = the default location (a missing default file is fine).
     env: environment variables (``VOICESKILL_<SECTION>_<KEY>`` are used; others ignored).
     overrides: command-line values as ``{"section.key": value}`` (None values are ignored).
+    flags: the command-line flag of an override whose flag is not ``--key`` (``{"wake.phrase":
+        "--wake-phrase"}``), for messages and provenance.
     schema: the top-level dataclass (AppConfig; tests may pass their own).
     """
     secs = sections(schema)
@@ -469,7 +479,7 @@ def load_config(path: Path | None, env: Mapping[str, str], overrides: Mapping[st
     if path is not None or file.is_file():
         _apply_file(file, secs, values, source)
     _apply_env(env, secs, values, source)
-    _apply_overrides(overrides, secs, values, source)
+    _apply_overrides(overrides, secs, values, source, flags or {})
 
     built: dict[str, Any] = {}
     for name, cls in secs.items():
@@ -551,14 +561,15 @@ def _apply_env(env: Mapping[str, str], secs: dict[str, type], values: dict[str, 
 
 
 def _apply_overrides(overrides: Mapping[str, object], secs: dict[str, type],
-                     values: dict[str, dict[str, Any]], source: dict[str, str]) -> None:
+                     values: dict[str, dict[str, Any]], source: dict[str, str],
+                     flags: Mapping[str, str]) -> None:
     for dotted, value in overrides.items():
         if value is None:
             continue
         sec_name, _, key = dotted.partition(".")
         if sec_name not in secs or key not in field_types(secs[sec_name]):
             raise ValueError(f"override for unknown config key {dotted!r}")  # a programming error
-        flag = "--" + key.replace("_", "-")
+        flag = flags.get(dotted) or "--" + key.replace("_", "-")
         try:
             values[sec_name][key] = coerce(field_types(secs[sec_name])[key], value,
                                            from_text=isinstance(value, str))

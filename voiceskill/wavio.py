@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,10 +154,17 @@ def probe_wav(path: str | Path) -> WavFormat:
     """
     p = Path(path)
     name = str(path)
-    if not p.exists():
-        raise AudioError(f"{name}: no such file; check the path")
-    if not p.is_file():
-        raise AudioError(f"{name}: not a file (a directory?); give the path of a .wav file")
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise AudioError(f"{name}: no such file; check the path") from None
+    except OSError as exc:
+        raise AudioError(f"{name}: cannot read ({exc.strerror or exc}); check the path and its permissions") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode)
+                else "a device or socket")
+        raise AudioError(f"{name}: is {kind}, not a file; give the path of a .wav file "
+                         f"(save streamed audio to a file first)")
     try:
         size = p.stat().st_size
         with p.open("rb") as f:

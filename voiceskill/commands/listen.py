@@ -152,10 +152,14 @@ def run_listen(args: argparse.Namespace) -> int:
             chosen = hear_file_best(pcm, passes, config, confidence)
             t2 = time.perf_counter()
             heard = chosen.transcript
-            reply = router.route(heard.text, heard.confidences)
+            if any(w != "[unk]" for w in heard.text.split()):
+                reply = router.route(heard.text, heard.confidences)
+                intent, answer, sure = reply.intent, reply.answer, reply.confidence
+            else:  # no word heard (noise, mumbling): what the coach says live, not the off-topic reply
+                intent, answer, sure = None, settings.loop.didnt_catch, 0.0
             t3 = time.perf_counter()
-            return {"input": str(path), "transcript": heard.text, "intent": reply.intent,
-                    "answer": reply.answer, "confidence": round(reply.confidence, 3), "pass": chosen.name,
+            return {"input": str(path), "transcript": heard.text, "intent": intent,
+                    "answer": answer, "confidence": round(sure, 3), "pass": chosen.name,
                     "timings_ms": {"read": _ms(t1 - t0), "recognize": _ms(t2 - t1), "route": _ms(t3 - t2)}}
 
         def show(r: dict[str, object]) -> str:

@@ -55,10 +55,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+# flags whose name is not --KEY (for messages and `config show` provenance)
+_FLAGS = {"general.model": "--model", "general.article": "--article", "trigger.kind": "--trigger",
+          "trigger.evdev_keys": "--key", "wake.phrase": "--wake-phrase", "audio.device": "--input-device",
+          "speaker.device": "--output-device", "loop.earcons": "--no-earcons"}
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     overrides = _overrides(args)
-    config, _ = load_config(args.config, os.environ, overrides)
+    config, _ = load_config(args.config, os.environ, overrides, flags=_FLAGS)
     from voiceskill.audio import Microphone, find_device
     from voiceskill.denoise import Denoiser
     from voiceskill.endpoint import Endpointer

@@ -276,3 +276,105 @@ def test_row23_model_list_exit_code_says_whether_a_model_is_usable(have_model: P
     assert "* a-good-model" in done.stdout and "INCOMPLETE" in done.stdout
     done = voiceskill("model", "list", env={**env, "VOICESKILL_MODEL": "/etc"})
     assert done.returncode == 1 and "in use: none" in done.stdout
+
+
+# --- row 23: small misleading messages --------------------------------------------------------
+
+def test_row23_a_fifo_given_to_listen_is_named_a_pipe(have_model: Path, dev_audio: list[AudioRow],
+                                                      tmp_path: Path) -> None:
+    fifo = tmp_path / "stream.wav"
+    os.mkfifo(fifo)
+    good = clean_question(dev_audio, "how much water should i drink each day")
+    done = voiceskill("-q", "listen", "--json", str(fifo), str(good), timeout=120)
+    one_error_line(done, str(fifo), "named pipe")
+    assert json_lines(done.stdout)[1]["intent"] == "water"
+
+
+def test_row23_noise_only_file_gets_didnt_catch_that(have_model: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from voiceskill.wavio import float_to_pcm, write_wav
+
+    noise = np.random.default_rng(7).standard_normal(32_000) * 0.02  # 2 s of quiet hiss, no speech
+    write_wav(tmp_path / "noise.wav", float_to_pcm(noise))
+    done = voiceskill("-q", "listen", "--json", str(tmp_path / "noise.wav"))
+    assert done.returncode == 0, done.stderr
+    (line,) = json_lines(done.stdout)
+    assert line["transcript"] == "" and line["intent"] is None
+    assert line["answer"] == "Sorry, I didn't catch that."
+
+
+def test_row23_config_paths_that_are_folders_or_not_utf8(tmp_path: Path) -> None:
+    folder = tmp_path / "conf.d"
+    folder.mkdir()
+    message = one_error_line(voiceskill("config", "show", "--config", str(folder)), "is a directory")
+    assert "permissions" not in message
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('[speaker]\nvoice = "\xe9t\xe9"\n'.encode("latin-1"))
+    message = one_error_line(voiceskill("config", "show", "--config", str(latin)), "not UTF-8")
+    assert "permissions" not in message
+    message = one_error_line(voiceskill("config", "init", "--path", str(folder), "--force"), "is a directory",
+                             str(folder / "config.toml"))
+    assert "Errno" not in message and list(folder.iterdir()) == []
+
+
+def test_row23_wake_phrase_error_names_the_flag_given(tmp_path: Path) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("# defaults\n")
+    done = voiceskill("run", "--config", str(config), "--trigger", "wake", "--wake-phrase", "",
+                      "--speak-to", str(tmp_path / "x.wav"), timeout=60)
+    one_error_line(done, "flag:--wake-phrase")
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_row23_devices_lists_push_to_talk_devices() -> None:
+    done = voiceskill("devices", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Push-to-talk devices (evdev keys):" in done.stdout and "evdev_device" in done.stdout
+
+
+# --- row 24: articles that never end, key bursts -----------------------------------------------
+
+def test_row24_article_that_is_a_device_or_a_pipe(tmp_path: Path) -> None:
+    one_error_line(voiceskill("ask", "--article", "/dev/zero", "why", mem_mb=400, timeout=60), "/dev/zero",
+                   "not a regular file")
+    fifo = tmp_path / "article.txt"
+    os.mkfifo(fifo)
+    one_error_line(voiceskill("ask", "--article", str(fifo), "why", timeout=60), "named pipe")
+
+
+def test_row24_ten_spaces_at_once_are_one_turn(have_model: Path, tmp_path: Path) -> None:
+    import pty
+    import time
+
+    from pulse import pulse_null_sinks
+
+    config = tmp_path / "config.toml"
+    config.write_text("[endpoint]\nno_speech_timeout_ms = 1500\n")
+    log = tmp_path / "stderr.txt"
+    with pulse_null_sinks() as pa, open(log, "w") as err:
+        master, slave = pty.openpty()
+        env = {**os.environ, **pa.env, "VOICESKILL_MODEL": str(have_model)}
+        proc = subprocess.Popen([sys.executable, "-m", "voiceskill", "run", "--config", str(config),
+                                 "--trigger", "terminal", "--input-device", pa.device, "--no-earcons",
+                                 "--speak-to", str(tmp_path / "answers.wav")],
+                                stdin=slave, stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path, env=env)
+        os.close(slave)
+        try:
+            deadline = time.monotonic() + 90
+            while "ready in" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert "ready in" in log.read_text(), log.read_text()
+            os.write(master, b" " * 10)
+            deadline = time.monotonic() + 30
+            while "turn trigger=" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(6.0)  # long enough for four more empty turns, had the presses been queued
+            os.write(master, b"q")
+            assert proc.wait(timeout=30) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            os.close(master)
+    turns = [line for line in log.read_text().splitlines() if "turn trigger=" in line]
+    assert len(turns) == 1, log.read_text()

@@ -303,18 +303,18 @@ def read_wav(path: str | Path, *, max_seconds: float = MAX_SECONDS,
     fmt = _checked(path, max_seconds)
     stream = soxr.ResampleStream(fmt.rate_hz, RATE_HZ, 1, dtype="float32", quality="HQ") \
         if fmt.rate_hz != RATE_HZ else None
-    out: list[np.ndarray] = []
+    out: list[bytes] = []  # converted block by block: the 16-bit output is the largest thing held
     peak = 0.0
     for mono in _mono_blocks(path, fmt):
         if mono.size:
             peak = max(peak, float(np.max(np.abs(mono))))
-        out.append(stream.resample_chunk(mono) if stream is not None else mono)
+        out.append(float_to_pcm(stream.resample_chunk(mono) if stream is not None else mono))
     if stream is not None:
-        out.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        out.append(float_to_pcm(stream.resample_chunk(np.zeros(0, np.float32), last=True)))
     if peak < silence_peak:
         raise AudioError(f"{path}: contains only silence (peak {20 * math.log10(max(peak, 1e-10)):.0f} dBFS); "
                          f"check the microphone and its volume, then record again")
-    return float_to_pcm(np.concatenate(out))
+    return b"".join(out)
 
 
 def write_wav(path: str | Path, pcm: bytes, rate_hz: int = RATE_HZ) -> None:

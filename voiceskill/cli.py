@@ -120,8 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "debug", False), getattr(args, "quiet", False))
-    if not isinstance(sys.stdout, _GuardedStdout):
-        sys.stdout = _GuardedStdout(sys.stdout)
+    stdout = sys.stdout
+    sys.stdout = _GuardedStdout(stdout)  # type: ignore[assignment]
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()
@@ -137,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _discard_stdout()
         sys.stderr.close()
         return 0
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

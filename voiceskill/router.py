@@ -30,9 +30,6 @@ from voiceskill.text import FILLERS, UNK, stem, words
 
 log = logging.getLogger(__name__)
 
-MAX_FUZZY_LETTERS = 30
-"""Longer unknown words are not spelling-corrected: no word a coach knows is that long."""
-
 @dataclass(frozen=True)
 class RouterConfig:
     min_confidence: float = 0.5
@@ -108,9 +105,12 @@ class _Fuzzy:
 
     Edits are counted as optimal-string-alignment distance (a swap of two neighbours is one
     edit), computed by :mod:`rapidfuzz`; ties go to the longer known word, then the
-    alphabetically first. Words shorter than 5 letters, or longer than
-    :data:`MAX_FUZZY_LETTERS`, are never mapped.
+    alphabetically first. Words shorter than 5 letters, or longer than ``MAX_LETTERS``, are
+    never mapped.
     """
+
+    MAX_LETTERS = 30
+    """Longer unknown words are not spelling-corrected: no word a coach knows is that long."""
 
     def __init__(self, known: set[str]) -> None:
         self.known = known
@@ -119,7 +119,7 @@ class _Fuzzy:
         self.lookup = lru_cache(maxsize=4096)(self._lookup)
 
     def _lookup(self, word: str) -> str | None:
-        if word in self.known or not 5 <= len(word) <= MAX_FUZZY_LETTERS:
+        if word in self.known or not 5 <= len(word) <= self.MAX_LETTERS:
             return None
         best = process.extractOne(word, self._choices, scorer=OSA.distance,
                                   score_cutoff=2 if len(word) >= 8 else 1)

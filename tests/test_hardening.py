@@ -260,6 +260,18 @@ def test_row5_truncated_decoding_graph_is_one_line_everywhere(have_model: Path, 
     assert listed.returncode == 1 and "graph/HCLr.fst is truncated" in listed.stdout
 
 
+@pytest.mark.parametrize("rel,size", [("graph/Gr.fst", 12_000_000), ("am/final.mdl", 8_000_000),
+                                      ("ivector/final.ie", 4_000_000), ("graph/HCLr.fst", 100)])
+def test_row5_other_cut_short_model_files_are_one_line(have_model: Path, dev_audio: list[AudioRow],
+                                                       tmp_path: Path, rel: str, size: int) -> None:
+    require((have_model / rel).is_file(), f"a model with {rel}")
+    cut = cut_model(have_model, tmp_path / "cut-model", rel, size)
+    good = clean_question(dev_audio, "how much water should i drink each day")
+    done = voiceskill("-q", "listen", "--model", str(cut), str(good))
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    one_error_line(done, str(cut), "voiceskill model")
+
+
 # --- row 23 (part): `model list` exits 0 exactly when a usable model is in use -------------
 
 def test_row23_model_list_exit_code_says_whether_a_model_is_usable(have_model: Path, tmp_path: Path) -> None:

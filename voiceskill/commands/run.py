@@ -21,6 +21,11 @@ from voiceskill.router import Router
 
 log = logging.getLogger(__name__)
 
+# flags whose name is not --KEY (for messages and `config show` provenance)
+_FLAGS = {"general.model": "--model", "general.article": "--article", "trigger.kind": "--trigger",
+          "trigger.evdev_keys": "--key", "wake.phrase": "--wake-phrase", "audio.device": "--input-device",
+          "speaker.device": "--output-device", "loop.earcons": "--no-earcons"}
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("run", parents=[common], help="the voice coach: listen on the microphone, answer aloud",
@@ -53,12 +58,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "audio.device": args.input_device, "speaker.device": args.output_device,
         "loop.earcons": False if args.no_earcons else None,
     }
-
-
-# flags whose name is not --KEY (for messages and `config show` provenance)
-_FLAGS = {"general.model": "--model", "general.article": "--article", "trigger.kind": "--trigger",
-          "trigger.evdev_keys": "--key", "wake.phrase": "--wake-phrase", "audio.device": "--input-device",
-          "speaker.device": "--output-device", "loop.earcons": "--no-earcons"}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -169,7 +169,7 @@ def test_bad_env_and_missing_explicit_file(tmp_path: Path) -> None:
 
 
 def test_stage_validation_error_names_where_the_value_came_from(tmp_path: Path) -> None:
-    p = write(tmp_path, "[endpoint]\nsilence_ms = -5\n")
+    p = write(tmp_path, "[endpoint]\nsilence_ms = 0\n")  # in the range of any duration, but not > 0
     with pytest.raises(ConfigError) as e:
         load_config(p, {}, {}, schema=CheckedApp)
     assert str(e.value) == f"[endpoint] endpoint silence_ms must be > 0 (values set in: file:{p}:2)"

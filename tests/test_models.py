@@ -7,6 +7,7 @@ import io
 import logging
 import http.server
 import os
+import struct
 import threading
 import time
 import zipfile
@@ -26,6 +27,20 @@ MDL_BYTES = 1_200_000  # above models.MIN_FINAL_MDL_BYTES
 REAL_AAR_VERSION = "0.3.45"
 
 
+def fst_bytes(fst_type: str, states: int = 3, arcs: int = 5, *, inner: bytes = b"", tail: bytes = b"") -> bytes:
+    """A well-formed OpenFst file: header, then the arrays a ``const`` FST's header announces
+    (or ``inner``, the FST an ``olabel_lookahead`` one wraps), then ``tail``."""
+    def string(text: str) -> bytes:
+        return struct.pack("<i", len(text)) + text.encode()
+
+    header = (struct.pack("<i", 2125659606) + string(fst_type) + string("standard")
+              + struct.pack("<iiqqqq", 1, 0, 0, 0 if states else -1, states, arcs))
+    if fst_type == "olabel_lookahead":
+        return header + struct.pack("<i", 446681434) + inner + tail
+    body = bytes(20 * states + 16 * arcs) if fst_type == "const" else bytes(64)
+    return header + body + tail
+
+
 def make_model(root: Path, *, hclg: bool = False, ivector: bool = True, seed: int = 0) -> Path:
     """A small tree with the shape of a Vosk model (structure tests do not need a real one)."""
     files = {
@@ -36,10 +51,11 @@ def make_model(root: Path, *, hclg: bool = False, ivector: bool = True, seed: in
         "README": b"fake model for tests\n",
     }
     if hclg:
-        files["graph/HCLG.fst"] = b"\xd6\xfdB\x00fst" * 100
+        files["graph/HCLG.fst"] = fst_bytes("const", 7, 11)
     else:
-        files["graph/HCLr.fst"] = b"\xd6\xfdB\x00hclr" * 100
-        files["graph/Gr.fst"] = b"\xd6\xfdB\x00gr" * 100
+        files["graph/HCLr.fst"] = fst_bytes("olabel_lookahead", -1, -1, inner=fst_bytes("const", 4, 9),
+                                            tail=bytes(40))
+        files["graph/Gr.fst"] = fst_bytes("ngram", 2, 2)
     if ivector:
         for name in ("final.ie", "final.dubm", "final.mat", "global_cmvn.stats",
                      "online_cmvn.conf", "splice.conf"):

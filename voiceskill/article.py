@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import stat
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -83,18 +84,27 @@ def _is_heading(block: str) -> bool:
 def read_text(path: Path, what: str = "article") -> str:
     """Read a UTF-8 text file with one-line errors for missing, huge, binary or non-UTF-8 files."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except FileNotFoundError:
         raise ArticleError(f"{what} file not found: {path}") from None
     except OSError as exc:
         raise ArticleError(f"cannot read {what} file {path}: {exc.strerror}") from None
-    if path.is_dir():
+    size = st.st_size
+    if stat.S_ISDIR(st.st_mode):
         raise ArticleError(f"{what} path is a directory, not a file: {path}")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
+        raise ArticleError(f"{what} path {path} is {kind}, not a regular file: save the text to a file "
+                           f"and give its path")
     if size > MAX_ARTICLE_BYTES:
         raise ArticleError(f"{what} file {path} is too large ({size / 1e6:.1f} MB; the limit is "
                            f"{MAX_ARTICLE_BYTES / 1e6:.0f} MB): give one article as plain text")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(MAX_ARTICLE_BYTES + 1)  # the file may have grown since stat()
+        if len(data) > MAX_ARTICLE_BYTES:
+            raise ArticleError(f"{what} file {path} is too large (over {MAX_ARTICLE_BYTES / 1e6:.0f} MB): "
+                               f"give one article as plain text")
     except OSError as exc:
         raise ArticleError(f"cannot read {what} file {path}: {exc.strerror}") from None
     if b"\x00" in data:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -49,20 +51,94 @@ def setup_logging(debug: bool, quiet: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+class OutputError(VoiceskillError):
+    """Standard output cannot be written (closed, disk full, I/O error)."""
+
+
+class _GuardedStdout(io.TextIOBase):
+    """``sys.stdout`` that turns a failed write (``>/dev/full``, ``>&-``) into an
+    :class:`OutputError`, so it ends as one line on stderr, not a traceback or a silent exit 0.
+    A broken pipe (``| head -1``) stays a :class:`BrokenPipeError`: that reader is done."""
+
+    def __init__(self, inner: io.TextIOBase | None) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def _fail(self, exc: OSError | None) -> OutputError:
+        why = "it is closed" if exc is None else (exc.strerror or str(exc))
+        return OutputError(f"cannot write to standard output ({why}); check where the output goes "
+                           f"(a full disk, a closed or read-only file)")
+
+    def write(self, text: str) -> int:
+        if self._inner is None:
+            raise self._fail(None)
+        try:
+            return self._inner.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def flush(self) -> None:
+        if self._inner is None:
+            return
+        try:
+            self._inner.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._inner is not None and self._inner.isatty()
+
+    def fileno(self) -> int:
+        if self._inner is None:
+            raise OSError("standard output is closed")
+        return self._inner.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._inner, "encoding", None) or "utf-8"
+
+
+def _discard_stdout() -> None:
+    """After a failed write, point fd 1 at /dev/null so the interpreter's final flush of the
+    unwritten buffer cannot print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "debug", False), getattr(args, "quiet", False))
+    stdout = sys.stdout
+    sys.stdout = _GuardedStdout(stdout)  # type: ignore[assignment]
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
     except VoiceskillError as exc:
+        if isinstance(exc, OutputError):
+            _discard_stdout()
         print(f"voiceskill: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `voiceskill ask ... | head -1`
+        _discard_stdout()
         sys.stderr.close()
         return 0
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

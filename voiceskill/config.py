@@ -21,6 +21,7 @@ import difflib
 import inspect
 import json
 import logging
+import math
 import os
 import re
 import textwrap
@@ -208,12 +209,104 @@ def describe_type(tp: Any) -> str:
 # Values
 
 
+# Ranges of numeric settings, "section.key" -> (lowest, highest, unit). A stage's dataclass field
+# may declare its own with field(metadata={"range": (lo, hi, unit)}), which wins. Numbers without
+# an entry still get the rule of their name's unit (_ms, _s, _hz, _db: see _unit_range) and every
+# float must be finite (TOML and the environment both accept nan and inf).
+LIMITS: dict[str, tuple[float, float, str]] = {
+    "audio.rate_hz": (8_000, 192_000, "Hz"),
+    "audio.block_ms": (5, 1_000, "ms"),
+    "audio.queue_max_chunks": (1, 100_000, ""),
+    "trigger.gpio_pin": (0, 53, "(BCM number)"),
+    "endpoint.noise_percentile": (0, 100, "%"),
+    "denoise.rate_hz": (8_000, 48_000, "Hz"),
+    "denoise.frame_ms": (5, 200, "ms"),
+    "denoise.hop_ms": (1, 200, "ms"),
+    "denoise.oversubtract": (0, 10, ""),
+    "denoise.dd_alpha": (0, 1, ""),
+    "denoise.noise_bias": (0, 10, ""),
+    "denoise.power_smoothing": (0, 1, ""),
+    "recognizer.rate_hz": (8_000, 48_000, "Hz"),
+    "recognizer.max_alternatives": (0, 100, ""),
+    "recognizer.file_chunk_ms": (10, 10_000, "ms"),
+    "recognizer.more_passes_below": (0, 1, ""),
+    "router.min_confidence": (0, 1, ""),
+    "router.score_at_half_confidence": (0.01, 100, ""),
+    "router.off_subject_penalty": (0, 100, ""),
+    "router.other_subject_penalty": (0, 100, ""),
+    "router.min_subject_confidence": (0, 1, ""),
+    "router.subject_bonus": (0, 100, ""),
+    "router.confidence_weight": (0, 1, ""),
+    "router.example_weight": (0, 100, ""),
+    "router.meta_subject_penalty": (0, 100, ""),
+    "router.meta_uncovered_penalty": (0, 100, ""),
+    "router.min_word_confidence": (0, 1, ""),
+    "router.unknown_penalty": (0, 100, ""),
+    "router.max_phrase_gap": (0, 10, "words"),
+    "router.phrase_gap_discount": (0, 1, ""),
+    "speaker.rate_wpm": (80, 450, "words per minute"),
+    "speaker.volume": (0, 1, ""),
+    "speaker.synth_timeout_s": (1, 600, "s"),
+    "speaker.block_ms": (5, 1_000, "ms"),
+    "speaker.latency_ms": (1, 2_000, "ms"),
+    "wake.min_confidence": (0, 1, ""),
+    "service.stop_timeout_s": (1, 3_600, "s"),
+}
+
+
+def _unit_range(key: str) -> tuple[float, float, str] | None:
+    """The range a number gets from its name's unit when LIMITS has no entry."""
+    if key.endswith("_ms"):
+        return (0, 3_600_000, "ms")
+    if key.endswith("_s"):
+        return (0, 3_600, "s")
+    if key.endswith("_hz"):
+        return (0, 192_000, "Hz")
+    if key.endswith("_db"):
+        return (-150, 150, "dB")
+    return None
+
+
+def value_range(cls: type, section: str, key: str) -> tuple[float, float, str] | None:
+    """The allowed (lowest, highest, unit) of a numeric setting; None = any finite number."""
+    for f in dataclasses.fields(cls):
+        if f.name == key and "range" in f.metadata:
+            return tuple(f.metadata["range"])  # type: ignore[return-value]
+    return LIMITS.get(f"{section}.{key}") or _unit_range(key)
+
+
+def check_range(cls: type, section: str, key: str, value: object) -> None:
+    """Raise _BadValue when a number is not finite or out of its range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _RangeError(f"a finite number, got {value!r}")
+    bounds = value_range(cls, section, key)
+    if bounds is not None:
+        lo, hi, unit = bounds
+        if not lo <= value <= hi:
+            unit = f" {unit}" if unit else ""
+            raise _RangeError(f"a number from {lo:g} to {hi:g}{unit}, got {value!r}")
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
 class _BadValue(Exception):
     """A value does not fit the field's type; the message is what was expected."""
+
+
+class _RangeError(_BadValue):
+    """A number of the right type out of its range; the message holds the value too."""
+
+
+class EnvConfigError(ConfigError):
+    """A ``VOICESKILL_*`` environment variable is wrong (the fix is in the environment, not a file)."""
+
+    def __init__(self, var: str, message: str) -> None:
+        super().__init__(message)
+        self.var = var
 
 
 def coerce(tp: Any, value: object, *, from_text: bool = False) -> Any:
@@ -342,8 +435,16 @@ def read_file(path: Path) -> tuple[dict[str, Any], str]:
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist: create it with "
                           f"`voiceskill config init --path {path}`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path} ({exc}); check its permissions") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory; give the path of a TOML file, "
+                          f"e.g. {path / CONFIG_FILENAME}") from None
+    except PermissionError:
+        raise ConfigError(f"cannot read config file {path} (permission denied); check its permissions") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (bad byte at offset {exc.start}); "
+                          f"save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path} ({exc.strerror or exc})") from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
@@ -357,12 +458,14 @@ def read_file(path: Path) -> tuple[dict[str, Any], str]:
 
 
 def load_config(path: Path | None, env: Mapping[str, str], overrides: Mapping[str, object],
-                *, schema: type = AppConfig) -> tuple[Any, dict[str, str]]:
+                *, schema: type = AppConfig, flags: Mapping[str, str] | None = None) -> tuple[Any, dict[str, str]]:
     """Build the effective config and the provenance of every ``section.key``.
 
     path: the config file; None = the default location (a missing default file is fine).
     env: environment variables (``VOICESKILL_<SECTION>_<KEY>`` are used; others ignored).
     overrides: command-line values as ``{"section.key": value}`` (None values are ignored).
+    flags: the command-line flag of an override whose flag is not ``--key`` (``{"wake.phrase":
+        "--wake-phrase"}``), for messages and provenance.
     schema: the top-level dataclass (AppConfig; tests may pass their own).
     """
     secs = sections(schema)
@@ -378,7 +481,7 @@ def load_config(path: Path | None, env: Mapping[str, str], overrides: Mapping[st
     if path is not None or file.is_file():
         _apply_file(file, secs, values, source)
     _apply_env(env, secs, values, source)
-    _apply_overrides(overrides, secs, values, source)
+    _apply_overrides(overrides, secs, values, source, flags or {})
 
     built: dict[str, Any] = {}
     for name, cls in secs.items():
@@ -411,6 +514,9 @@ def _apply_file(path: Path, secs: dict[str, type], values: dict[str, dict[str, A
                                   f"({_suggest(key, list(types_))})")
             try:
                 values[sec_name][key] = coerce(types_[key], raw)
+                check_range(secs[sec_name], sec_name, key, values[sec_name][key])
+            except _RangeError as exc:
+                raise ConfigError(f"{where}: {sec_name}.{key}: expected {exc}") from None
             except _BadValue as exc:
                 raise ConfigError(f"{where}: {sec_name}.{key}: expected {exc}, got {_show(raw)}") from None
             source[f"{sec_name}.{key}"] = f"file:{path}:{line}"
@@ -442,28 +548,36 @@ def _apply_env(env: Mapping[str, str], secs: dict[str, type], values: dict[str, 
         key = rest[len(sec_name) + 1:].lower()
         if key not in types_:
             known = [env_var(sec_name, k) for k in types_]
-            raise ConfigError(f"environment {var}: unknown key {sec_name}.{key} "
-                              f"({_suggest(env_var(sec_name, key), known)}); unset it")
+            raise EnvConfigError(var, f"environment {var}: unknown key {sec_name}.{key} "
+                                      f"({_suggest(env_var(sec_name, key), known)}); unset it")
         try:
             values[sec_name][key] = coerce(types_[key], env[var], from_text=True)
+            check_range(secs[sec_name], sec_name, key, values[sec_name][key])
+        except _RangeError as exc:
+            raise EnvConfigError(var, f"environment {var}: {sec_name}.{key}: expected {exc}; "
+                                      f"fix or unset it") from None
         except _BadValue as exc:
-            raise ConfigError(f"environment {var}: {sec_name}.{key}: expected {exc}, "
-                              f"got {env[var]!r}") from None
+            raise EnvConfigError(var, f"environment {var}: {sec_name}.{key}: expected {exc}, "
+                                      f"got {env[var]!r}; fix or unset it") from None
         source[f"{sec_name}.{key}"] = f"env:{var}"
 
 
 def _apply_overrides(overrides: Mapping[str, object], secs: dict[str, type],
-                     values: dict[str, dict[str, Any]], source: dict[str, str]) -> None:
+                     values: dict[str, dict[str, Any]], source: dict[str, str],
+                     flags: Mapping[str, str]) -> None:
     for dotted, value in overrides.items():
         if value is None:
             continue
         sec_name, _, key = dotted.partition(".")
         if sec_name not in secs or key not in field_types(secs[sec_name]):
             raise ValueError(f"override for unknown config key {dotted!r}")  # a programming error
-        flag = "--" + key.replace("_", "-")
+        flag = flags.get(dotted) or "--" + key.replace("_", "-")
         try:
             values[sec_name][key] = coerce(field_types(secs[sec_name])[key], value,
                                            from_text=isinstance(value, str))
+            check_range(secs[sec_name], sec_name, key, values[sec_name][key])
+        except _RangeError as exc:
+            raise ConfigError(f"{flag}: expected {exc}") from None
         except _BadValue as exc:
             raise ConfigError(f"{flag}: expected {exc}, got {value!r}") from None
         source[dotted] = f"flag:{flag}"
@@ -513,7 +627,10 @@ def render_default_file(schema: type = AppConfig) -> str:
                 continue
             if docs.get(f.name):
                 out += _comment(_plain(docs[f.name]))
-            out.append(f"#   type: {describe_type(types_[f.name])}; env: {env_var(sec_name, f.name)}")
+            bounds = value_range(cls, sec_name, f.name) if describe_type(types_[f.name]).startswith(
+                ("an integer", "a number")) else None
+            span = f" from {bounds[0]:g} to {bounds[1]:g}{' ' + bounds[2] if bounds[2] else ''}" if bounds else ""
+            out.append(f"#   type: {describe_type(types_[f.name])}{span}; env: {env_var(sec_name, f.name)}")
             value = _default(f)
             out.append(f"# {f.name} = " + ('""' if value is None else to_toml(value)))
         out.append("")

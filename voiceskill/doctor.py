@@ -397,13 +397,16 @@ def check_gpio(trigger_kind: str, import_module: Callable[[str], Any] = importli
 def check_config(path: Path | None, env: Mapping[str, str],
                  overrides: Mapping[str, object]) -> tuple[Check, Any]:
     """The config file loads; on an error the checks go on with the defaults (plus overrides)."""
-    from voiceskill.config import default_config_path, load_config
+    from voiceskill.config import EnvConfigError, default_config_path, load_config
     from voiceskill.errors import ConfigError
 
     name = "config file"
     file = path or default_config_path(env)
     try:
         config, source = load_config(path, env, overrides)
+    except EnvConfigError as exc:
+        config, _ = load_config(None, {"XDG_CONFIG_HOME": "/nonexistent"}, overrides)
+        return _fail("config environment", str(exc), f"correct it, or unset it: unset {exc.var}"), config
     except ConfigError as exc:
         config, _ = load_config(None, {"XDG_CONFIG_HOME": "/nonexistent"}, overrides)
         return _fail(name, str(exc), "fix that line, or start afresh: voiceskill config init --force"), config

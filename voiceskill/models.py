@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import time
@@ -33,6 +34,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from voiceskill.errors import ModelError
 
@@ -157,9 +159,109 @@ def _structure_problem(model: Path) -> str | None:
     size = _file_size(model / mdl) or 0
     if size < MIN_FINAL_MDL_BYTES:
         return f"{mdl} is truncated ({size} bytes, a model's is megabytes)"
-    for path in model.rglob("*"):
-        if path.suffix in _KALDI_BINARY_SUFFIXES and path.is_file() and _file_size(path) == 0:
-            return f"{path.relative_to(model).as_posix()} is empty"
+    for path in sorted(model.rglob("*")):
+        if path.suffix in _KALDI_BINARY_SUFFIXES and path.is_file():
+            rel = path.relative_to(model).as_posix()
+            if _file_size(path) == 0:
+                return f"{rel} is empty"
+            if path.suffix == ".fst":
+                problem = _fst_problem(path, rel)
+                if problem:
+                    return problem
+    return None
+
+
+_FST_MAGIC = 2125659606
+_ADDON_MAGIC = 446681434
+_FST_HAS_ISYMBOLS, _FST_HAS_OSYMBOLS, _FST_IS_ALIGNED = 1, 2, 4
+_SYMTAB_MAGIC = 2125658996
+_CONST_STATE_BYTES = 20  # final weight (float), first arc, arcs, input and output epsilons (uint32)
+_ARC_BYTES = {"standard": 16, "log": 16}  # ilabel, olabel, weight (float), next state
+
+
+class _Short(Exception):
+    """The file ends inside a header: it is cut short."""
+
+
+def _reader(f: BinaryIO) -> tuple[Callable[[], int], Callable[[], int], Callable[[], str]]:
+    def take(n: int) -> bytes:
+        data = f.read(n)
+        if len(data) != n:
+            raise _Short
+        return data
+
+    def i32() -> int:
+        return struct.unpack("<i", take(4))[0]
+
+    def i64() -> int:
+        return struct.unpack("<q", take(8))[0]
+
+    def string() -> str:
+        n = i32()
+        if not 0 <= n < 1 << 16:
+            raise ValueError("bad string length")
+        return take(n).decode("utf-8", "replace")
+
+    return i32, i64, string
+
+
+def _skip_symbols(f: BinaryIO, i32: Callable[[], int], i64: Callable[[], int], string: Callable[[], str]) -> None:
+    if i32() != _SYMTAB_MAGIC:
+        raise ValueError("bad symbol table")
+    string()  # name
+    i64()  # available key
+    for _ in range(i64()):
+        string()
+        i64()
+
+
+def _fst_bytes_needed(f: BinaryIO) -> int | None:
+    """Parse the OpenFst header at ``f``'s position; the offset the file must reach for the
+    arrays the header announces (``const`` FSTs, also inside an ``olabel_lookahead`` FST), or
+    None when the type's layout is not checked here (e.g. ``ngram``: Vosk reads those at load
+    time and reports a short one itself)."""
+    i32, i64, string = _reader(f)
+    if i32() != _FST_MAGIC:
+        raise ValueError("not an OpenFst file")
+    fst_type, arc_type = string(), string()
+    i32()  # version
+    flags = i32()
+    i64()  # properties
+    i64()  # start
+    states, arcs = i64(), i64()
+    if flags & _FST_HAS_ISYMBOLS:
+        _skip_symbols(f, i32, i64, string)
+    if flags & _FST_HAS_OSYMBOLS:
+        _skip_symbols(f, i32, i64, string)
+    if fst_type.endswith("_lookahead"):  # an add-on FST: magic, then the FST it wraps
+        if i32() != _ADDON_MAGIC:
+            raise ValueError("bad lookahead add-on")
+        return _fst_bytes_needed(f)
+    if fst_type != "const" or arc_type not in _ARC_BYTES:
+        return None
+    if states < 0 or arcs < 0:
+        raise ValueError(f"negative sizes ({states} states, {arcs} arcs)")
+    at = f.tell()
+    align = (lambda n: (n + 15) // 16 * 16) if flags & _FST_IS_ALIGNED else (lambda n: n)
+    at = align(at) + states * _CONST_STATE_BYTES
+    return align(at) + arcs * _ARC_BYTES[arc_type]
+
+
+def _fst_problem(path: Path, rel: str) -> str | None:
+    """Why an FST file of the model cannot be read, from its header and size (a cut-short
+    decoding graph crashes the speech engine rather than failing cleanly)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            needed = _fst_bytes_needed(f)
+    except _Short:
+        return f"{rel} is truncated (it ends inside its header)"
+    except (ValueError, struct.error) as exc:
+        return f"{rel} is corrupt ({exc})"
+    except OSError as exc:
+        return f"{rel} cannot be read ({exc.strerror or exc})"
+    if needed is not None and size < needed:
+        return f"{rel} is truncated ({size} bytes, its header needs at least {needed})"
     return None
 
 

@@ -409,9 +409,15 @@ class VoskRecognizer:
             frames = QUESTION_FRAMES if config.question_frames else ()
             self.grammar = grammar_words(vocabulary, model.lexicon(), frames)
             log.debug("grammar of %d words", len(self.grammar))
-            self._rec = vosk.KaldiRecognizer(model.vosk_model, config.rate_hz, json.dumps(self.grammar))
-        else:
-            self._rec = vosk.KaldiRecognizer(model.vosk_model, config.rate_hz)
+        try:
+            if self.grammar is not None:
+                self._rec = vosk.KaldiRecognizer(model.vosk_model, config.rate_hz, json.dumps(self.grammar))
+            else:
+                self._rec = vosk.KaldiRecognizer(model.vosk_model, config.rate_hz)
+        except Exception:  # vosk raises a bare Exception("Failed to create a recognizer")
+            raise ModelError(f"speech model {model.path} cannot build a recognizer (its decoding graph "
+                             f"is damaged or incomplete); reinstall it: `voiceskill model download` "
+                             f"or `voiceskill model install FILE`") from None
         self._rec.SetWords(config.words)
         if config.max_alternatives:
             self._rec.SetMaxAlternatives(config.max_alternatives)

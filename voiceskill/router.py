@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
 from voiceskill.article import Article, load_article
 from voiceskill.intents import (STOP_STEMS, Intent, IntentSet, Phrase, build_intents, builtin_intents_path,
                                 intents_path_for, load_intents, section_labels)
@@ -102,34 +105,28 @@ def help_text(intents: IntentSet) -> str:
 
 
 class _Fuzzy:
-    """Maps an unknown word to a known one within one edit (two for long words), SymSpell style."""
+    """Maps an unknown word to a known one within one edit (two for words of 8+ letters).
+
+    Edits are counted as optimal-string-alignment distance (a swap of two neighbours is one
+    edit), computed by :mod:`rapidfuzz`; ties go to the longer known word, then the
+    alphabetically first. Words shorter than 5 letters, or longer than ``MAX_LETTERS``, are
+    never mapped.
+    """
+
+    MAX_LETTERS = 30
+    """Longer unknown words are not spelling-corrected: no word a coach knows is that long."""
 
     def __init__(self, known: set[str]) -> None:
         self.known = known
-        self.deletes: dict[str, set[str]] = {}
-        for word in known:
-            if len(word) >= 4:
-                for d in self._deletes(word, 2 if len(word) >= 8 else 1):
-                    self.deletes.setdefault(d, set()).add(word)
+        # candidates in tie-break order: extractOne keeps the first of equally close words
+        self._choices = sorted((w for w in known if len(w) >= 4), key=lambda w: (-len(w), w))
         self.lookup = lru_cache(maxsize=4096)(self._lookup)
 
-    @staticmethod
-    def _deletes(word: str, depth: int) -> set[str]:
-        out = {word}
-        frontier = {word}
-        for _ in range(depth):
-            frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
-            out |= frontier
-        return out
-
     def _lookup(self, word: str) -> str | None:
-        if word in self.known or len(word) < 5:
+        if word in self.known or not 5 <= len(word) <= self.MAX_LETTERS:
             return None
-        candidates: set[str] = set()
-        for d in self._deletes(word, 2 if len(word) >= 8 else 1):
-            candidates |= self.deletes.get(d, set())
-        best = sorted((c for c in candidates if _distance(word, c) <= (2 if len(word) >= 8 else 1)),
-                      key=lambda c: (_distance(word, c), -len(c), c))
+        best = process.extractOne(word, self._choices, scorer=OSA.distance,
+                                  score_cutoff=2 if len(word) >= 8 else 1)
         return best[0] if best else None
 
 
@@ -156,20 +153,6 @@ def _match(stems: Sequence[str], start: int, phrase: Phrase, max_gap: int) -> li
         at.append(j)
         j += 1
     return at
-
-
-def _distance(a: str, b: str) -> int:
-    """Damerau-Levenshtein (optimal string alignment) distance."""
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        prev2, prev = prev, cur
-    return prev[-1]
 
 
 class Router:

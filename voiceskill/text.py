@@ -14,9 +14,6 @@ from functools import lru_cache
 from typing import Any
 
 UNK = "[unk]"
-
-MAX_WORD = 40
-"""Longer tokens are no words (URLs, keyboard mashing): matched as they are, never folded."""
 """The token Vosk emits for speech outside its grammar."""
 
 FILLERS = frozenset({"um", "umm", "uh", "uhh", "uhm", "er", "erm", "ah", "ahh", "hmm", "hm", "mm",
@@ -36,6 +33,9 @@ _CONTRACTIONS = {
     "let's": "let us", "y'all": "you all", "gonna": "going to", "wanna": "want to",
     "gotta": "got to", "kinda": "kind of",
 }
+
+MAX_WORD_LETTERS = 40
+"""Longer tokens are not words (a pasted hash or URL, a key held down): :func:`words` drops them."""
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
          "fifteen sixteen seventeen eighteen nineteen").split()
@@ -61,12 +61,15 @@ def number_words(n: int) -> str:
 def words(text: str) -> list[str]:
     """Lower-case words of ``text`` with contractions expanded and digits spelled out.
 
-    Fillers are kept (see :func:`tokens`); ``[unk]`` is kept as one token.
+    Fillers are kept (see :func:`tokens`); ``[unk]`` is kept as one token. Tokens longer than
+    :data:`MAX_WORD_LETTERS` are dropped, which bounds the work any later stage does per word.
     """
     text = text.lower().replace("\u2019", "'").replace("\u2018", "'")
     text = re.sub(r"(\d),(\d{3})", r"\1\2", text)
     out: list[str] = []
     for tok in _TOKEN.findall(text):
+        if len(tok) > MAX_WORD_LETTERS:
+            continue
         if tok in _CONTRACTIONS:
             out.extend(_CONTRACTIONS[tok].split())
         elif tok.isdigit():
@@ -120,6 +123,6 @@ def stem(word: str) -> str:
     """Fold inflections and derivations to one key with the Snowball (Porter 2) English stemmer
     ("cramping", "cramps", "cramped" -> "cramp"; "hydrated", "hydration" -> "hydrat"), after a few
     irregular forms. Matching is then about meaning, not grammar."""
-    if word == UNK or len(word) > MAX_WORD:
+    if word == UNK or len(word) > MAX_WORD_LETTERS:
         return word
     return str(_stemmer().stemWord(_IRREGULAR.get(word, word)))

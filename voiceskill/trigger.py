@@ -392,9 +392,14 @@ class TerminalTrigger(_Base):
             self._eof = True
             self._events.append(TriggerEvent("quit", self._name, now))
             return
+        pressed = False
         for byte in data:
             if byte in self.PRESS:
-                self._events.append(TriggerEvent("press", self._name, now))
+                # one read holds what arrived together (keys mashed or pasted, or typed while
+                # the coach was busy): a burst of presses is one tap, not one turn each
+                if not pressed:
+                    self._events.append(TriggerEvent("press", self._name, now))
+                pressed = True
             elif byte in self.QUIT:
                 self._events.append(TriggerEvent("quit", self._name, now))
 
@@ -515,3 +520,37 @@ def make_trigger(config: TriggerConfig, *, model: Any = None, wake_config: WakeC
                            "`voiceskill model download`")
     wake = wake_config or WakeConfig()
     return WakeTrigger(WakeSpotter(model, wake))
+
+
+@dataclass(frozen=True)
+class KeyDevice:
+    """An input device with keys (keyboard, pedal, a headset's buttons), for `voiceskill devices`."""
+
+    path: str
+    name: str
+    readable: bool
+    """False when this user may not read it (see the input group fix)."""
+
+
+def list_key_devices() -> list[KeyDevice]:
+    """Input devices that send keys, as :func:`open_input_device` would consider them; empty
+    when evdev is not installed or there are none."""
+    try:
+        import evdev
+    except ImportError:
+        return []
+    found: list[KeyDevice] = []
+    for path in sorted(evdev.list_devices()):
+        try:
+            device = evdev.InputDevice(path)
+        except PermissionError:
+            found.append(KeyDevice(path, "?", False))
+            continue
+        except OSError:
+            continue
+        try:
+            if evdev.ecodes.EV_KEY in device.capabilities():
+                found.append(KeyDevice(path, device.name, True))
+        finally:
+            device.close()
+    return found

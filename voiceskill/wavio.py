@@ -1,23 +1,34 @@
 """WAV files in and out: any WAV in, 16 kHz mono int16 PCM out.
 
-:func:`read_wav` is the edge where recorded or rendered files enter the pipeline. It parses
-the RIFF chunks itself (the stdlib :mod:`wave` module cannot read float WAVs), decodes
-PCM 8/16/24/32-bit and IEEE float 32/64 (plain or WAVE_FORMAT_EXTENSIBLE, RIFF or RF64),
-averages the channels and resamples to :data:`voiceskill.audio.RATE_HZ` with a band-limited
-polyphase windowed-sinc filter. Every problem is an :class:`AudioError` whose message is one
-line naming the file and the fix.
+:func:`read_wav` is the edge where recorded or rendered files enter the pipeline. It first
+checks the RIFF/RF64 header itself (:func:`probe_wav`: cheap, and the place where a bad file
+gets a one-line message naming the fix, and where absurd sample rates, channel counts and
+lengths are refused before a single sample is decoded), then decodes the samples block by
+block, averages the channels and resamples to :data:`voiceskill.audio.RATE_HZ` with libsoxr
+(:mod:`soxr`, streaming), so memory stays bounded by the output, whatever the input's rate and
+channel count. (The header parser and decoder stay hand-written because libsndfile refuses
+valid files that this reads, e.g. one with a malformed LIST/INFO chunk: see
+tests/test_wavio.py.) Integer PCM 8/16/24/32-bit and IEEE
+float 32/64 are accepted (plain or WAVE_FORMAT_EXTENSIBLE, RIFF or RF64). Every problem is an
+:class:`AudioError` whose message is one line naming the file and the fix.
+
+:func:`resample` (a polyphase windowed-sinc filter) stays for the microphone's block-wise
+resampler (:mod:`voiceskill.audio`) and the speaker.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np
+import soxr
 
 from voiceskill.audio import RATE_HZ
 from voiceskill.errors import AudioError
@@ -26,6 +37,13 @@ log = logging.getLogger(__name__)
 
 MAX_SECONDS = 300.0
 """Default longest accepted file: a question is a few seconds, five minutes is surely a mistake."""
+MIN_RATE_HZ = 4_000
+MAX_RATE_HZ = 192_000
+"""Sample rates outside this range are refused before decoding (a corrupt header, not speech)."""
+MAX_CHANNELS = 32
+"""More channels than this is a corrupt header, not a recording of a question."""
+_DECODE_BLOCK = 1 << 16
+"""Frames decoded, averaged and resampled at a time (bounds memory for many-channel files)."""
 SILENCE_PEAK = 1e-3
 """Default peak (fraction of full scale, about -60 dBFS) below which a file counts as silent."""
 
@@ -112,6 +130,12 @@ def _parse_fmt(name: str, body: bytes) -> tuple[str, int, int, int, int]:
     if channels < 1 or rate < 1 or block_align < channels:
         raise AudioError(f"{name}: corrupt WAV header (channels={channels}, rate={rate} Hz, "
                          f"block align={block_align}); re-record or re-export the file")
+    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+        raise AudioError(f"{name}: sample rate {rate} Hz is outside {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz "
+                         f"(a corrupt header?); re-export it, e.g. `sox in.wav -r 16000 out.wav`")
+    if channels > MAX_CHANNELS:
+        raise AudioError(f"{name}: {channels} channels is more than {MAX_CHANNELS} (a corrupt header?); "
+                         f"re-export it, e.g. `sox in.wav -c 1 out.wav`")
     container = block_align // channels
     if block_align % channels or container * 8 < bits or container > 8:
         raise AudioError(f"{name}: corrupt WAV header (block align {block_align} for {channels} "
@@ -130,10 +154,17 @@ def probe_wav(path: str | Path) -> WavFormat:
     """
     p = Path(path)
     name = str(path)
-    if not p.exists():
-        raise AudioError(f"{name}: no such file; check the path")
-    if not p.is_file():
-        raise AudioError(f"{name}: not a file (a directory?); give the path of a .wav file")
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise AudioError(f"{name}: no such file; check the path") from None
+    except OSError as exc:
+        raise AudioError(f"{name}: cannot read ({exc.strerror or exc}); check the path and its permissions") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode)
+                else "a device or socket")
+        raise AudioError(f"{name}: is {kind}, not a file; give the path of a .wav file "
+                         f"(save streamed audio to a file first)")
     try:
         size = p.stat().st_size
         with p.open("rb") as f:
@@ -196,6 +227,17 @@ def _probe(f: BinaryIO, name: str, size: int) -> WavFormat:
     raise AudioError(f"{name}: truncated WAV file (no data chunk); re-record or re-export the file")
 
 
+def _checked(path: str | Path, max_seconds: float) -> WavFormat:
+    name = str(path)
+    fmt = probe_wav(path)
+    if fmt.frames == 0:
+        raise AudioError(f"{name}: contains no audio samples; re-record it")
+    if fmt.duration_s > max_seconds:
+        raise AudioError(f"{name}: is {fmt.duration_s:.0f} s long, more than the {max_seconds:.0f} s "
+                         f"limit; a question takes a few seconds, trim it (e.g. `sox in.wav out.wav trim 0 10`)")
+    return fmt
+
+
 def _decode(raw: bytes, fmt: WavFormat) -> np.ndarray:
     """Interleaved sample bytes -> float32 array of shape (frames, channels) in [-1, 1]."""
     container = fmt.block_align // fmt.channels
@@ -218,27 +260,34 @@ def _decode(raw: bytes, fmt: WavFormat) -> np.ndarray:
     return x.reshape(-1, fmt.channels)
 
 
+def _mono_blocks(path: str | Path, fmt: WavFormat) -> Iterator[np.ndarray]:
+    """Decode the file block by block: mono float32 in [-1, 1] at its own rate."""
+    block_bytes = _DECODE_BLOCK * fmt.block_align
+    left = fmt.data_bytes
+    try:
+        with Path(path).open("rb") as f:
+            f.seek(fmt.data_offset)
+            while left > 0:
+                raw = f.read(min(block_bytes, left))
+                raw = raw[: len(raw) - len(raw) % fmt.block_align]
+                if not raw:
+                    break
+                left -= len(raw)
+                frames = _decode(raw, fmt)
+                yield (frames[:, 0] if fmt.channels == 1
+                       else frames.mean(axis=1, dtype=np.float64).astype(np.float32))
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read ({exc.strerror or exc}); check the file") from exc
+
+
 def load_wav(path: str | Path, *, max_seconds: float = MAX_SECONDS) -> tuple[np.ndarray, int]:
     """Read any supported WAV as mono float32 in [-1, 1] at its own rate: ``(samples, rate_hz)``.
 
     Checks the header, emptiness and length (``max_seconds``) but not silence.
     """
-    name = str(path)
-    fmt = probe_wav(path)
-    if fmt.frames == 0:
-        raise AudioError(f"{name}: contains no audio samples; re-record it")
-    if fmt.duration_s > max_seconds:
-        raise AudioError(f"{name}: is {fmt.duration_s:.0f} s long, more than the {max_seconds:.0f} s "
-                         f"limit; a question takes a few seconds, trim it (e.g. `sox in.wav out.wav trim 0 10`)")
-    try:
-        with Path(path).open("rb") as f:
-            f.seek(fmt.data_offset)
-            raw = f.read(fmt.data_bytes)
-    except OSError as exc:
-        raise AudioError(f"{name}: cannot read ({exc.strerror or exc}); check the file") from exc
-    frames = _decode(raw[: len(raw) - len(raw) % fmt.block_align], fmt)
-    mono = frames[:, 0] if fmt.channels == 1 else frames.mean(axis=1, dtype=np.float64).astype(np.float32)
-    return mono, fmt.rate_hz
+    fmt = _checked(path, max_seconds)
+    blocks = list(_mono_blocks(path, fmt))
+    return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), fmt.rate_hz
 
 
 def read_wav(path: str | Path, *, max_seconds: float = MAX_SECONDS,
@@ -246,15 +295,26 @@ def read_wav(path: str | Path, *, max_seconds: float = MAX_SECONDS,
     """Read any supported WAV file as little-endian int16 mono PCM at :data:`RATE_HZ`.
 
     Raises :class:`AudioError` (one line, naming the file) when the file is missing, not a WAV,
-    truncated, in an unsupported encoding, empty, silent (peak below ``silence_peak`` of full
-    scale) or longer than ``max_seconds``.
+    truncated, in an unsupported encoding, at an absurd sample rate or channel count, empty,
+    silent (peak below ``silence_peak`` of full scale) or longer than ``max_seconds``. The
+    header is checked before any sample is decoded; decoding and resampling are streamed, so
+    memory is bounded by the 16 kHz output.
     """
-    mono, rate_hz = load_wav(path, max_seconds=max_seconds)
-    peak = float(np.max(np.abs(mono)))
+    fmt = _checked(path, max_seconds)
+    stream = soxr.ResampleStream(fmt.rate_hz, RATE_HZ, 1, dtype="float32", quality="HQ") \
+        if fmt.rate_hz != RATE_HZ else None
+    out: list[bytes] = []  # converted block by block: the 16-bit output is the largest thing held
+    peak = 0.0
+    for mono in _mono_blocks(path, fmt):
+        if mono.size:
+            peak = max(peak, float(np.max(np.abs(mono))))
+        out.append(float_to_pcm(stream.resample_chunk(mono) if stream is not None else mono))
+    if stream is not None:
+        out.append(float_to_pcm(stream.resample_chunk(np.zeros(0, np.float32), last=True)))
     if peak < silence_peak:
         raise AudioError(f"{path}: contains only silence (peak {20 * math.log10(max(peak, 1e-10)):.0f} dBFS); "
                          f"check the microphone and its volume, then record again")
-    return float_to_pcm(resample(mono, rate_hz, RATE_HZ))
+    return b"".join(out)
 
 
 def write_wav(path: str | Path, pcm: bytes, rate_hz: int = RATE_HZ) -> None:

@@ -61,6 +61,9 @@ def _show(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     path: Path = args.path or default_config_path()
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give the config file's path, e.g. "
+                          f"--path {path / 'config.toml'}")
     if path.exists() and not args.force:
         raise ConfigError(f"{path} already exists; pass --force to overwrite it "
                           f"(or --path FILE to write elsewhere)")

@@ -1,4 +1,5 @@
-"""``voiceskill devices``: list the audio input and output devices PortAudio can see."""
+"""``voiceskill devices``: list the audio input and output devices PortAudio can see, and the
+input devices with keys a push-to-talk trigger can use (evdev)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import logging
 
 from voiceskill.audio import DeviceInfo, list_devices
+from voiceskill.trigger import _INPUT_GROUP_FIX, list_key_devices
 
 log = logging.getLogger(__name__)
 
@@ -39,4 +41,12 @@ def _devices(args: argparse.Namespace) -> int:
     print("\n".join(_line(d, d.output_channels, d.default_output) for d in outputs) or "  none")
     print("* = system default. Use the index or part of the name as the microphone's or the "
           "speaker's `device` setting.")
+    print("Push-to-talk devices (evdev keys):")
+    keys = list_key_devices()
+    for k in keys:
+        print(f"  {k.path}  {k.name}" if k.readable else f"  {k.path}  (not readable: {_INPUT_GROUP_FIX})")
+    if not keys:
+        print("  none found (no /dev/input/event* with keys, or python evdev not installed: "
+              "pip install 'voiceskill[evdev]')")
+    print("Use part of a name as [trigger] evdev_device, or the path.")
     return 0

@@ -18,13 +18,16 @@ restricts it to the router's words, which shows what ``listen`` hears.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from voiceskill.denoise import PRESETS, DenoiseConfig, Denoiser, check_passes
+from voiceskill.commands.settings import add_config_option, app_config
+from voiceskill.config import AppConfig
+from voiceskill.denoise import PRESETS, Denoiser, check_passes
 from voiceskill.errors import AudioError
 from voiceskill.grammar import grammar_vocabulary
 from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, recognize_pcm
@@ -42,9 +45,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    "the article)")
     p.add_argument("--open-vocab", action="store_true",
                    help="recognize any English word instead of only the words the coach knows")
-    p.add_argument("--passes", type=_passes, metavar="LIST", default=RecognizerConfig().passes,
+    p.add_argument("--passes", type=_passes, metavar="LIST",
                    help="comma-separated front ends each question is heard through: "
-                        f"{', '.join(PRESETS)} (default: {','.join(RecognizerConfig().passes)})")
+                        f"{', '.join(PRESETS)} (default: [recognizer] passes, "
+                        f"{','.join(RecognizerConfig().passes)})")
     p.add_argument("--denoise", action="store_true",
                    help="clean up steady background noise before every pass (see benchmarks/denoise_bench.py)")
     p.add_argument("--session", action="store_true",
@@ -80,12 +84,20 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, metavar="DIR", help="Vosk model directory (default: "
                    "$VOICESKILL_MODEL, ./models, then the user data dir)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="WAV files, one question each")
+    add_config_option(p)
 
 
-def _load_model(args: argparse.Namespace) -> SpeechModel:
+def _settings(args: argparse.Namespace) -> AppConfig:
+    """File, environment and flags, as ``voiceskill run`` loads them."""
+    return app_config(args, {"general.model": args.model, "general.article": args.article,
+                             "recognizer.passes": getattr(args, "passes", None),
+                             "denoise.enabled": True if getattr(args, "denoise", False) else None})
+
+
+def _load_model(args: argparse.Namespace, settings: AppConfig) -> SpeechModel:
     from voiceskill.models import resolve_model_dir
 
-    return SpeechModel(resolve_model_dir(args.model), debug=getattr(args, "debug", False))
+    return SpeechModel(resolve_model_dir(settings.general.model), debug=getattr(args, "debug", False))
 
 
 def _ms(seconds: float) -> float:
@@ -110,20 +122,20 @@ def _batch(args: argparse.Namespace, handle: Callable[[Path], dict[str, object]]
 
 
 def run_listen(args: argparse.Namespace) -> int:
-    from voiceskill.decide import DecisionConfig, decide_file
+    from voiceskill.decide import decide_file
     from voiceskill.dialog import Dialog
-    from voiceskill.orchestrator import LoopConfig
     from voiceskill.router import Router
     from voiceskill.wavio import read_wav
 
-    router = Router.load(args.article, args.intents)
-    config = RecognizerConfig(grammar=not args.open_vocab, passes=args.passes)
-    decision = DecisionConfig()
-    denoise = Denoiser(DenoiseConfig(enabled=True)) if args.denoise else None
+    settings = _settings(args)
+    router = Router.load(settings.general.article, args.intents, settings.router)
+    config = dataclasses.replace(settings.recognizer, grammar=not args.open_vocab)
+    decision = settings.decision
+    denoise = Denoiser(settings.denoise) if settings.denoise.enabled else None
     vocabulary = grammar_vocabulary(router)
-    didnt_catch = LoopConfig().didnt_catch
+    didnt_catch = settings.loop.didnt_catch
     dialog = Dialog(router)
-    with _load_model(args) as model:
+    with _load_model(args, settings) as model:
         passes = [(name, model.recognizer(config, vocabulary)) for name in config.passes]
 
         def handle(path: Path) -> dict[str, object]:
@@ -141,7 +153,7 @@ def run_listen(args: argparse.Namespace) -> int:
             if chosen.caught and heard is not None:
                 reply = dialog.handle(text, heard.confidences)
                 intent, answer, conf = reply.intent, reply.answer, reply.confidence
-            else:
+            else:  # nothing heard (noise, mumbling), or not sure enough: what the coach says live
                 intent, answer = None, didnt_catch
                 conf = chosen.reply.confidence if chosen.reply is not None else 0.0
             t3 = time.perf_counter()
@@ -159,18 +171,21 @@ def run_listen(args: argparse.Namespace) -> int:
 def run_transcribe(args: argparse.Namespace) -> int:
     from voiceskill.wavio import read_wav
 
+    settings = _settings(args)
     vocabulary = None
     if args.grammar:
         from voiceskill.router import Router
 
-        vocabulary = grammar_vocabulary(Router.load(args.article, args.intents))
-    config = RecognizerConfig(grammar=args.grammar)
-    with _load_model(args) as model, model.recognizer(config, vocabulary) as rec:
+        vocabulary = grammar_vocabulary(Router.load(settings.general.article, args.intents, settings.router))
+    config = dataclasses.replace(settings.recognizer, grammar=args.grammar)
+    with _load_model(args, settings) as model:
 
         def handle(path: Path) -> dict[str, object]:
             pcm = read_wav(path)
-            rec.reset()
-            heard: Transcript = recognize_pcm(rec, pcm, config.file_chunk_ms, config.rate_hz)
+            # a fresh session per file: Vosk's clock runs on across Reset(), so word times
+            # would carry over from the previous file
+            with model.recognizer(config, vocabulary) as rec:
+                heard: Transcript = recognize_pcm(rec, pcm, config.file_chunk_ms, config.rate_hz)
             return {"input": str(path), **heard.as_dict()}
 
         def show(r: dict[str, object]) -> str:

@@ -106,7 +106,8 @@ def _list(args: argparse.Namespace) -> int:
         print(f"{mark} {info.name:<32} {_mb(info.size_bytes):>10}  {status}  {info.path}")
     if in_use is None:
         print("no complete model: reinstall with voiceskill model download, or voiceskill model install FILE")
-    return 0 if all(info.complete for info in found) else 1
+    # the exit code says whether the coach has a usable model, whatever else is lying around
+    return 0 if in_use is not None else 1
 
 
 def _path(args: argparse.Namespace) -> int:

@@ -21,6 +21,11 @@ from voiceskill.router import Router
 
 log = logging.getLogger(__name__)
 
+# flags whose name is not --KEY (for messages and `config show` provenance)
+_FLAGS = {"general.model": "--model", "general.article": "--article", "trigger.kind": "--trigger",
+          "trigger.evdev_keys": "--key", "wake.phrase": "--wake-phrase", "audio.device": "--input-device",
+          "speaker.device": "--output-device", "loop.earcons": "--no-earcons"}
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("run", parents=[common], help="the voice coach: listen on the microphone, answer aloud",
@@ -58,7 +63,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     overrides = _overrides(args)
-    config, _ = load_config(args.config, os.environ, overrides)
+    config, _ = load_config(args.config, os.environ, overrides, flags=_FLAGS)
     from voiceskill.audio import Microphone, find_device
     from voiceskill.denoise import Denoiser
     from voiceskill.endpoint import Endpointer

@@ -9,10 +9,8 @@ An :class:`IntentSet` is pure data. Every phrase in it (cues, examples, lexicon)
 from __future__ import annotations
 
 import logging
-import math
 import re
 import tomllib
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -199,20 +197,25 @@ def _surface_words(data: Any) -> set[str]:
 
 def load_intents(path: Path, article: Article) -> IntentSet:
     """Load a curated intents file for ``article`` (answers are checked against the article)."""
-    data = _parse_toml(path)
+    return intents_from_data(_parse_toml(path), article, f"intents file {path}", str(path))
+
+
+def intents_from_data(data: Mapping[str, Any], article: Article, where: str, source: str) -> IntentSet:
+    """An IntentSet from the parsed contents of an intents file (``where`` names it in errors)."""
     unknown = set(data) - {"router", "lexicon", "intent"}
     if unknown:
-        raise IntentsError(f"intents file {path}: unknown section(s) {', '.join(sorted(unknown))}")
+        raise IntentsError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
+    path = Path(source)
     lexicon = _lexicon(data.get("lexicon", {}), path)
     router = data.get("router", {})
-    topics = [_intent(raw, lexicon, f"intents file {path} intent {i + 1}", meta=False, article=article)
+    topics = [_intent(raw, lexicon, f"{where} intent {i + 1}", meta=False, article=article)
               for i, raw in enumerate(data.get("intent", []))]
     if not topics:
-        raise IntentsError(f"intents file {path} defines no [[intent]]")
+        raise IntentsError(f"{where} defines no [[intent]]")
     names = [t.name for t in topics]
     clash = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(META_INTENTS)))
     if clash:
-        raise IntentsError(f"intents file {path}: duplicate or reserved intent name(s): {', '.join(clash)}")
+        raise IntentsError(f"{where}: duplicate or reserved intent name(s): {', '.join(clash)}")
     meta, meta_words = _load_meta(lexicon)
     phrasings = _phrasings(data.get("intent", [])) + _phrasings(_parse_toml(
         builtin_intents_path("meta.intents.toml")).get("intent", []))
@@ -222,7 +225,7 @@ def load_intents(path: Path, article: Article) -> IntentSet:
     return IntentSet(intents=tuple(topics + meta), lexicon=lexicon, subject=subject,
                      subject_name=str(router.get("subject_name", article.title)), off_subject=off_subject,
                      summary=str(router.get("summary", "")), vocabulary=frozenset(vocabulary),
-                     phrasings=phrasings, source=str(path))
+                     phrasings=phrasings, source=source)
 
 
 def _phrasings(raw_intents: list[Any]) -> tuple[str, ...]:
@@ -242,53 +245,27 @@ def _article_words(article: Article) -> set[str]:
         w for sec in article.sections for w in words(sec.heading)}
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "section"
-
-
-def build_intents(article: Article, sentences_per_answer: int = 2) -> IntentSet:
+def build_intents(article: Article, wordnet: Any = None, config: Any = None) -> IntentSet:
     """Intents made from the article itself, for articles without a curated intents file.
 
-    Each sentence becomes an intent named after its section: its content words are cues
-    (rarer words weigh more), the section heading's words are cues too, and the answer is the
-    sentence with the next one of its section; "more" goes on through the section.
+    One intent per sentence, each with a unique name; see :mod:`voiceskill.builder`. Synonyms
+    and off-subject words come from WordNet (``wordnet``: an open
+    :class:`voiceskill.lexicon.WordNet`; None opens the installed one, and without one the
+    intents are built without synonyms).
     """
-    lexicon: dict[str, Phrase] = {}
-    docs: list[tuple[str, str, list[str], Phrase]] = []  # section, heading, sentences, stems
-    for section in article.sections:
-        texts = [s.text for s in section.sentences]
-        for i, text in enumerate(texts):
-            docs.append((section.heading, text, texts[i:], normalize(text, lexicon)))
-    df: Counter[str] = Counter()
-    for _, _, _, stems in docs:
-        df.update(set(stems) - STOP_STEMS)
-    n = len(docs)
-    title_stems = {s for s in normalize(article.title, lexicon) if s not in STOP_STEMS}
-    intents: list[Intent] = []
-    for heading, _, following, stems in docs:
-        heading_stems = {s for s in normalize(heading, lexicon) if s not in STOP_STEMS}
-        cues: dict[Phrase, float] = {}
-        for s in set(stems) - STOP_STEMS:
-            cues[(s,)] = round(2.0 + 3.0 * math.log(n / df[s]) / math.log(n + 1), 2)
-        for s in heading_stems - title_stems:
-            cues[(s,)] = max(cues.get((s,), 0.0), 3.5)
-        answer = " ".join(following[:sentences_per_answer])
-        rest = following[sentences_per_answer:]
-        more = tuple(" ".join(rest[i:i + sentences_per_answer])
-                     for i in range(0, len(rest), sentences_per_answer))
-        name = _slug(heading) if heading != article.title else "overview"
-        intents.append(Intent(name=name, label=heading.lower() if heading != article.title else "the basics",
-                              cues=cues, needs=frozenset(), examples=(frozenset(stems) - STOP_STEMS,),
-                              answer=answer, more=more))
-    meta, meta_words = _load_meta(lexicon)
-    # the subject: what the title and the headings name
-    subject = frozenset((s,) for sec in article.sections for s in normalize(sec.heading, lexicon)
-                        if s not in STOP_STEMS)
-    # Labels for help: one per section, in article order.
-    return IntentSet(intents=tuple(intents + meta), lexicon=lexicon, subject=subject,
-                     subject_name=article.title.lower(),
-                     vocabulary=frozenset(_article_words(article) | meta_words),
-                     source=f"built from {article.source}")
+    from voiceskill.builder import draft_intents
+    from voiceskill.lexicon import WordNet, wordnet_available
+
+    if wordnet is None and wordnet_available():
+        with WordNet() as wn:
+            draft = draft_intents(article, wn, config)
+    else:
+        if wordnet is None:
+            log.warning("WordNet is not installed (Debian package wordnet-base): intents for %s are "
+                        "built without synonyms", article.source)
+        draft = draft_intents(article, wordnet, config)
+    return intents_from_data(draft.as_data(), article, f"intents built from {article.source}",
+                             f"built from {article.source}")
 
 
 def section_labels(intents: Iterable[Intent]) -> list[str]:

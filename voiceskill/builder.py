@@ -1,0 +1,295 @@
+"""Intents built from an article that has no curated intents file.
+
+Every sentence of the article becomes one intent with a unique name (``SECTION-N``): its
+answer is the sentence (with the sentence before it when it starts with "This…", and the one
+after it when that one does), and "tell me more" walks on through the rest of its section.
+What makes a question match a sentence is all data the router already understands:
+
+- cues: the sentence's content words, weighted by how specific they are to it within the
+  article (rarer words weigh more), adjacent word pairs ("blood supply") as phrase cues, the
+  section heading's words, and question-type cues (why -> sentences that give causes,
+  how much -> sentences with quantities, when/should I see -> conditions; voiceskill.lexicon);
+- needs: at least one of the sentence's (or heading's) content words must be heard, so a
+  question word alone ("why") never answers;
+- examples: the sentence's two most specific words together;
+- lexicon: WordNet synonyms of the article's words mapped to them ("physician" -> "doctor",
+  "bum" -> "glute" through the body part a muscle belongs to);
+- subject: the words of the title and of several headings (what the article is about), and
+  off_subject: common names of other things of the subject's kind (other body parts), so
+  "my knee hurts" is not answered from an article on glutes.
+
+The result is a :class:`Draft` (surface words, what ``voiceskill intents draft`` writes as
+TOML); :func:`voiceskill.intents.intents_from_data` turns it into an IntentSet exactly as it
+would the written file, so built and drafted intents route the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from voiceskill.article import Article, Sentence
+from voiceskill.lexicon import CONCRETE_CLASSES, WordNet, question_types_of
+from voiceskill.text import FILLERS, stem, tokens
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    cue_base: float = 1.0
+    """Weight of a content word found in every sentence (before the specificity part)."""
+    cue_span: float = 2.5
+    """Weight added for a word found in one sentence only (in proportion for words in more)."""
+    subject_cue: float = 0.3
+    """Weight of subject words ("glute", "cramp"): the router's subject bonus does the rest."""
+    heading_cue: float = 1.5
+    """Weight of a section heading's words for every sentence of the section."""
+    pair_cue: float = 1.5
+    """Weight of two adjacent content words heard together ("blood supply")."""
+    subject_share: float = 0.4
+    """A word in at least this share of the sentences is a subject word."""
+    synonym_senses: int = 2
+    """How many of a word's most frequent WordNet senses give synonyms."""
+    more_sentences: int = 2
+    """Sentences per "tell me more"."""
+    off_subject_min_count: int = 1
+    away_from_heading: float = 0.5
+    """A word of one section's heading weighs this much less in the other sections' sentences."""
+    overview_weight: float = 0.8
+    """Sentences before the first heading (a summary of the rest) weigh this much."""
+    definition_cue: float = 2.5
+    """Weight of "what is X" on the sentence that defines subject word X (most like X's
+    WordNet definition)."""
+    """Off-subject words must be this common (WordNet sense-tagged corpus counts)."""
+
+
+FUNCTION_WORDS = frozenset(
+    "also very really just even still often usually sometimes always never ever while during "
+    "many much more most less least few lot lots each every another other others such same own "
+    "right able like well too quite rather almost already yet again ever since until within "
+    "make makes made take takes took give gives gave keep keeps kept come comes came put say "
+    "says said tell tells seem seems become becomes became begin begins try tries use used "
+    "way ways part kind type types sort".split())
+"""Words of any article that tell its sentences apart no better than "the" does."""
+
+_REFERS_BACK = re.compile(r"^(this|these|that|those|they|such|both)\b", re.IGNORECASE)
+
+@dataclass
+class DraftIntent:
+    name: str
+    label: str
+    answer: str
+    more: list[str]
+    cues: dict[str, float]
+    needs: list[str]
+    examples: list[str]
+    question_types: list[str] = field(default_factory=list)
+
+    def as_data(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "cues": dict(self.cues), "needs": list(self.needs),
+                "examples": list(self.examples), "answer": self.answer, "more": list(self.more)}
+
+
+@dataclass
+class Draft:
+    subject_name: str
+    subject: list[str]
+    off_subject: list[str]
+    lexicon: dict[str, str]
+    intents: list[DraftIntent]
+    summary: str = ""
+
+    def as_data(self) -> dict[str, Any]:
+        """The same structure as a curated intents file (for voiceskill.intents.intents_from_data)."""
+        router: dict[str, Any] = {"subject_name": self.subject_name, "subject": list(self.subject),
+                                  "off_subject": list(self.off_subject)}
+        if self.summary:
+            router["summary"] = self.summary
+        return {"router": router, "lexicon": dict(self.lexicon),
+                "intent": [i.as_data() for i in self.intents]}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "section"
+
+
+def _content(text: str, stop: frozenset[str]) -> list[str]:
+    """Content words of a text, in order (lower case, surface forms)."""
+    return [w for w in tokens(text) if w not in stop and len(w) > 2 and not w.isdigit()]
+
+
+class _Builder:
+    def __init__(self, article: Article, wordnet: WordNet | None, config: BuildConfig) -> None:
+        from voiceskill.intents import STOPWORDS
+        stop = STOPWORDS | FUNCTION_WORDS
+        self.article = article
+        self.wn = wordnet
+        self.cfg = config
+        self.stop = stop
+        self.sentences = list(article.sentences)
+        self.words = [_content(s.text, stop) for s in self.sentences]
+        self.df: Counter[str] = Counter()
+        for ws in self.words:
+            self.df.update({stem(w) for w in ws})
+        self.n = len(self.sentences)
+        # the surface form each stem appears as most often (cues are written as words)
+        forms: Counter[tuple[str, str]] = Counter((stem(w), w) for ws in self.words for w in ws)
+        self.surface: dict[str, str] = {}
+        for (s, w), _ in forms.most_common():
+            self.surface.setdefault(s, w)
+        headings = [sec.heading for sec in article.sections]
+        self.title_stems = {stem(w) for w in _content(article.title, stop)}
+        heading_count: Counter[str] = Counter()
+        for h in {*headings, article.title}:
+            heading_count.update({stem(w) for w in _content(h, stop)})
+        self.subject = set(self.title_stems) | {s for s, c in heading_count.items() if c >= 2} | {
+            s for s, c in self.df.items() if c >= max(3, self.cfg.subject_share * self.n)}
+        self.article_stems = set(self.df) | set(heading_count)
+        self.home: dict[str, str] = {}  # stem of a heading word -> its section's heading
+        for sec in article.sections:
+            if sec.heading != article.title:
+                for w in _content(sec.heading, stop):
+                    self.home.setdefault(stem(w), sec.heading)
+
+    # -- weights ------------------------------------------------------------------------------
+    def specificity(self, s: str) -> float:
+        """1 for a word of one sentence, towards 0 for a word of every sentence."""
+        df = max(1, self.df.get(s, 1))
+        return max(0.0, math.log(self.n / df) / math.log(max(2, self.n)))
+
+    def weight(self, s: str, heading: str) -> float:
+        if s in self.subject:
+            return self.cfg.subject_cue
+        w = self.cfg.cue_base + self.cfg.cue_span * self.specificity(s)
+        if s in self.home and self.home[s] != heading:
+            w *= self.cfg.away_from_heading
+        if heading == self.article.title:
+            w *= self.cfg.overview_weight
+        return round(w, 2)
+
+    # -- passages -----------------------------------------------------------------------------
+    def passage(self, section_sentences: list[Sentence], i: int) -> list[int]:
+        """Positions (within the section) of the sentences that answer with sentence ``i``."""
+        out = [i]
+        if i > 0 and _REFERS_BACK.match(section_sentences[i].text):
+            out.insert(0, i - 1)
+        if i + 1 < len(section_sentences):
+            out.append(i + 1)
+        return out
+
+    def more(self, section_sentences: list[Sentence], said: list[int]) -> list[str]:
+        """The rest of the section after the answer, then the part before it, in steps."""
+        after = [j for j in range(said[-1] + 1, len(section_sentences))]
+        before = [j for j in range(0, said[0])]
+        out: list[str] = []
+        for part in (after, before):
+            for k in range(0, len(part), self.cfg.more_sentences):
+                out.append(" ".join(section_sentences[j].text for j in part[k:k + self.cfg.more_sentences]))
+        return out
+
+    # -- the draft ----------------------------------------------------------------------------
+    def build(self) -> Draft:
+        intents: list[DraftIntent] = []
+        names: set[str] = set()
+        for section in self.article.sections:
+            sents = list(section.sentences)
+            is_title = section.heading == self.article.title
+            base = "overview" if is_title else _slug(section.heading)
+            heading_words = [] if is_title else [
+                w for w in _content(section.heading, self.stop) if stem(w) not in self.subject]
+            for i, sentence in enumerate(sents):
+                name = f"{base}-{i + 1}"
+                while name in names:
+                    name += "x"
+                names.add(name)
+                said = self.passage(sents, i)
+                cues: dict[str, float] = {}
+                words = self.words[sentence.index]
+                for w in words:
+                    cues[w] = max(cues.get(w, 0.0), self.weight(stem(w), section.heading))
+                for w in heading_words:
+                    cues[w] = max(cues.get(w, 0.0), self.cfg.heading_cue)
+                for a, b in zip(words, words[1:]):
+                    if stem(a) != stem(b) and not {stem(a), stem(b)} <= self.subject:
+                        cues[f"{a} {b}"] = self.cfg.pair_cue
+                qtypes = question_types_of(sentence.text)
+                for qt in qtypes:
+                    for phrase, weight in qt.cues:
+                        cues[phrase] = max(cues.get(phrase, 0.0), weight)
+                needs = sorted({*words, *heading_words, *(self.surface.get(x, x) for x in self.subject)})
+                ranked = sorted({w for w in words if stem(w) not in self.subject},
+                                key=lambda w: (-self.specificity(stem(w)), words.index(w)))
+                examples = [" ".join(ranked[:2])] if len(ranked) >= 2 else []
+                intents.append(DraftIntent(
+                    name=name, label="the basics" if is_title else section.heading.lower(),
+                    answer=" ".join(sents[j].text for j in said), more=self.more(sents, said),
+                    cues=cues, needs=needs, examples=examples, question_types=[q.name for q in qtypes]))
+        self.add_definitions(intents)
+        lexicon = self.lexicon()
+        subject_words = sorted({self.surface.get(s, s) for s in self.subject})
+        off_subject = self.off_subject(lexicon)
+        return Draft(subject_name=self.article.title.lower(), subject=subject_words,
+                     off_subject=off_subject, lexicon=lexicon, intents=intents)
+
+    def add_definitions(self, intents: list[DraftIntent]) -> None:
+        """"What is X" for each subject word X goes to the sentence most like X's dictionary
+        definition (WordNet gloss words shared, counted by stem)."""
+        if self.wn is None:
+            return
+        for s in sorted(self.subject):
+            word = self.surface.get(s, s)
+            gloss = {self.wn.lemma(w) for w in _content(self.wn.definition(word), self.stop)}
+            gloss -= {self.wn.lemma(word)}
+            if not gloss:
+                continue
+            overlap = [len(gloss & {self.wn.lemma(w) for w in ws}) for ws in self.words]
+            best = max(range(self.n), key=lambda k: (overlap[k], -k))
+            if overlap[best] == 0:
+                continue
+            intent = intents[best]
+            for phrase in (f"what is {word}", f"what are {word}", f"{word} mean", f"explain {word}",
+                           f"what do {word} do"):
+                intent.cues[phrase] = self.cfg.definition_cue
+            log.debug("definition of %r: %s", word, intent.name)
+
+    def lexicon(self) -> dict[str, str]:
+        """Synonym (surface) -> article word (surface), for synonyms the article does not use.
+        A synonym of several article words goes to the one found in most sentences."""
+        if self.wn is None:
+            return {}
+        from voiceskill.intents import STOP_STEMS
+        found: dict[str, tuple[int, str, str]] = {}  # synonym stem -> (rank, synonym, article word)
+        for s, word in sorted(self.surface.items()):
+            for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses)):
+                key = stem(syn)
+                if (len(syn) < 3 or syn in self.stop or syn in FILLERS or key in self.article_stems
+                        or key in STOP_STEMS):
+                    continue
+                rank = self.df.get(s, 0)
+                if key not in found or rank > found[key][0]:
+                    found[key] = (rank, syn, word)
+        return {syn: word for _, syn, word in sorted(found.values(), key=lambda v: v[1])}
+
+    def off_subject(self, lexicon: dict[str, str]) -> list[str]:
+        if self.wn is None:
+            return []
+        known = self.article_stems | {stem(k) for k in lexicon}
+        out: set[str] = set()
+        for s in sorted(self.subject):
+            lexname, kin = self.wn.kindred_words(self.surface.get(s, s), self.cfg.off_subject_min_count)
+            if lexname not in CONCRETE_CLASSES:
+                continue
+            for word in kin:
+                if stem(word) not in known and word not in self.stop and len(word) > 2:
+                    out.add(word)
+        return sorted(out)
+
+
+def draft_intents(article: Article, wordnet: WordNet | None, config: BuildConfig | None = None) -> Draft:
+    """Plan intents for ``article`` (``wordnet`` None: no synonyms and no off-subject words)."""
+    return _Builder(article, wordnet, config or BuildConfig()).build()

@@ -117,7 +117,7 @@ class WordNet:
             for i, synset in enumerate(synsets):
                 for name in self._plain(lemma.name() for lemma in synset.lemmas()):
                     if (synset in self.reader.synsets(name, pos=pos)[:senses]
-                            and self.dominant_pos(name) in (None, pos, "s" if pos == "a" else pos)):
+                            and self.dominant_pos(name) in (pos, "s" if pos == "a" else pos)):
                         out.add(name)
                 if pos == "n" and i == 0:
                     for whole in synset.part_holonyms()[:1]:

@@ -49,8 +49,16 @@ class BuildConfig:
     """Weight of subject words ("glute", "cramp"): the router's subject bonus does the rest."""
     heading_cue: float = 1.5
     """Weight of a section heading's words for every sentence of the section."""
+    lead_bonus: float = 0.33
+    """The heading's words weigh this much more for a section's first sentence (it leads in)."""
+    measure_weight: float = 0.5
+    """Numbers and units of measurement weigh this much of other words."""
+    summary_overlap: int = 2
+    """Words a summary sentence must share with a later one to be merged into it."""
     pair_cue: float = 1.5
     """Weight of two adjacent content words heard together ("blood supply")."""
+    question_type_scale: float = 1.5
+    """Scales the question-type cues of voiceskill.lexicon.QUESTION_TYPES."""
     subject_share: float = 0.4
     """A word in at least this share of the sentences is a subject word."""
     synonym_senses: int = 2
@@ -74,8 +82,13 @@ FUNCTION_WORDS = frozenset(
     "right able like well too quite rather almost already yet again ever since until within "
     "make makes made take takes took give gives gave keep keeps kept come comes came put say "
     "says said tell tells seem seems become becomes became begin begins try tries use used "
-    "way ways part kind type types sort".split())
+    "way ways part kind type types sort help helps helped before after".split())
 """Words of any article that tell its sentences apart no better than "the" does."""
+
+_NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+    "hundred thousand million half quarter dozen".split())
 
 _REFERS_BACK = re.compile(r"^(this|these|that|those|they|such|both)\b", re.IGNORECASE)
 
@@ -150,6 +163,9 @@ class _Builder:
         self.subject = set(self.title_stems) | {s for s, c in heading_count.items() if c >= 2} | {
             s for s, c in self.df.items() if c >= max(3, self.cfg.subject_share * self.n)}
         self.article_stems = set(self.df) | set(heading_count)
+        # numbers and units ("four", "day", "ounces") say how much, not what about
+        self.measures = {stem(w) for ws in self.words for w in ws
+                         if w in _NUMBER_WORDS or (wordnet is not None and wordnet.is_unit(w))}
         self.home: dict[str, str] = {}  # stem of a heading word -> its section's heading
         for sec in article.sections:
             if sec.heading != article.title:
@@ -166,6 +182,8 @@ class _Builder:
         if s in self.subject:
             return self.cfg.subject_cue
         w = self.cfg.cue_base + self.cfg.cue_span * self.specificity(s)
+        if s in self.measures:
+            w *= self.cfg.measure_weight
         if s in self.home and self.home[s] != heading:
             w *= self.cfg.away_from_heading
         if heading == self.article.title:
@@ -213,14 +231,14 @@ class _Builder:
                 for w in words:
                     cues[w] = max(cues.get(w, 0.0), self.weight(stem(w), section.heading))
                 for w in heading_words:
-                    cues[w] = max(cues.get(w, 0.0), self.cfg.heading_cue)
+                    cues[w] = max(cues.get(w, 0.0), self.cfg.heading_cue * (1.0 + self.cfg.lead_bonus * (i == 0)))
                 for a, b in zip(words, words[1:]):
-                    if stem(a) != stem(b) and not {stem(a), stem(b)} <= self.subject:
+                    if stem(a) != stem(b) and not {stem(a), stem(b)} & self.subject:
                         cues[f"{a} {b}"] = self.cfg.pair_cue
                 qtypes = question_types_of(sentence.text)
                 for qt in qtypes:
                     for phrase, weight in qt.cues:
-                        cues[phrase] = max(cues.get(phrase, 0.0), weight)
+                        cues[phrase] = max(cues.get(phrase, 0.0), round(weight * self.cfg.question_type_scale, 2))
                 needs = sorted({*words, *heading_words, *(self.surface.get(x, x) for x in self.subject)})
                 ranked = sorted({w for w in words if stem(w) not in self.subject},
                                 key=lambda w: (-self.specificity(stem(w)), words.index(w)))
@@ -230,32 +248,74 @@ class _Builder:
                     answer=" ".join(sents[j].text for j in said), more=self.more(sents, said),
                     cues=cues, needs=needs, examples=examples, question_types=[q.name for q in qtypes]))
         self.add_definitions(intents)
+        intents = self.merge_summaries(intents)
         lexicon = self.lexicon()
         subject_words = sorted({self.surface.get(s, s) for s in self.subject})
         off_subject = self.off_subject(lexicon)
         return Draft(subject_name=self.article.title.lower(), subject=subject_words,
                      off_subject=off_subject, lexicon=lexicon, intents=intents)
 
+    def merge_summaries(self, intents: list[DraftIntent]) -> list[DraftIntent]:
+        """A sentence before the first heading that sums up a later sentence (shares at least
+        ``summary_overlap`` of its specific words) is asked about with that sentence's words:
+        its cues go to the later sentence, whose answer says more."""
+        section_of = [s.section for s in self.sentences]
+        keep: list[DraftIntent] = []
+        for k, intent in enumerate(intents):
+            if section_of[k] != self.article.title:
+                keep.append(intent)
+                continue
+            mine = {stem(w) for w in self.words[k]} - self.subject
+            best, best_overlap = -1, 0.0
+            for j in range(self.n):
+                if section_of[j] == self.article.title:
+                    continue
+                shared = mine & {stem(w) for w in self.words[j]}
+                overlap = len(shared)
+                if overlap > best_overlap:
+                    best, best_overlap = j, overlap
+            if best < 0 or best_overlap < self.cfg.summary_overlap:
+                keep.append(intent)
+                continue
+            target = intents[best]
+            for cue, weight in intent.cues.items():
+                target.cues[cue] = max(target.cues.get(cue, 0.0), weight)
+            target.needs = sorted(set(target.needs) | set(intent.needs))
+            log.debug("%s sums up %s: merged", intent.name, target.name)
+        return keep
+
     def add_definitions(self, intents: list[DraftIntent]) -> None:
-        """"What is X" for each subject word X goes to the sentence most like X's dictionary
-        definition (WordNet gloss words shared, counted by stem)."""
+        """"What is X" for the article's subject (the title, when WordNet knows it as one term,
+        and each subject word) goes to the sentence that defines X: most like X's WordNet
+        definition, or saying "X is/are ...", among the answers that name X."""
         if self.wn is None:
             return
-        for s in sorted(self.subject):
-            word = self.surface.get(s, s)
-            gloss = {self.wn.lemma(w) for w in _content(self.wn.definition(word), self.stop)}
-            gloss -= {self.wn.lemma(word)}
-            if not gloss:
+        names: list[str] = []
+        title_words = _content(self.article.title, self.stop)
+        if len(title_words) > 1 and self.wn.definition("_".join(title_words)):
+            names.append(" ".join(title_words))
+        names += [self.surface.get(s, s) for s in sorted(self.subject)]
+        lemmas = [{self.wn.lemma(w) for w in ws} for ws in self.words]
+        for name in names:
+            gloss = {self.wn.lemma(w) for w in _content(self.wn.definition(name.replace(" ", "_")), self.stop)}
+            gloss -= {self.wn.lemma(w) for w in name.split()}
+            name_stems = {stem(w) for w in name.split()}
+            copula = re.compile(r"^(the |a |an |your )?" + r"\w* ?".join(re.escape(w[:-1] if w.endswith("s") else w)
+                                                                        for w in name.split())
+                                + r"\w* (is|are) ", re.IGNORECASE)
+            best, best_score = -1, 0.0
+            for k, intent in enumerate(intents):
+                if not name_stems & {stem(w) for w in tokens(intent.answer)}:
+                    continue
+                score = len(gloss & lemmas[k]) + (2.0 if copula.match(self.sentences[k].text) else 0.0)
+                if score > best_score:
+                    best, best_score = k, score
+            if best < 0:
                 continue
-            overlap = [len(gloss & {self.wn.lemma(w) for w in ws}) for ws in self.words]
-            best = max(range(self.n), key=lambda k: (overlap[k], -k))
-            if overlap[best] == 0:
-                continue
-            intent = intents[best]
-            for phrase in (f"what is {word}", f"what are {word}", f"{word} mean", f"explain {word}",
-                           f"what do {word} do"):
-                intent.cues[phrase] = self.cfg.definition_cue
-            log.debug("definition of %r: %s", word, intent.name)
+            for phrase in (f"what is {name}", f"what are {name}", f"{name} mean", f"explain {name}",
+                           f"define {name}", f"what do {name} do"):
+                intents[best].cues[phrase] = self.cfg.definition_cue
+            log.debug("definition of %r: %s", name, intents[best].name)
 
     def lexicon(self) -> dict[str, str]:
         """Synonym (surface) -> article word (surface), for synonyms the article does not use.
@@ -265,7 +325,7 @@ class _Builder:
         from voiceskill.intents import STOP_STEMS
         found: dict[str, tuple[int, str, str]] = {}  # synonym stem -> (rank, synonym, article word)
         for s, word in sorted(self.surface.items()):
-            for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses)):
+            for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject)):
                 key = stem(syn)
                 if (len(syn) < 3 or syn in self.stop or syn in FILLERS or key in self.article_stems
                         or key in STOP_STEMS):

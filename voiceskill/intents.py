@@ -70,6 +70,13 @@ class IntentSet:
     """Example questions and multi-word cues as written (for the recognizer's grammar)."""
     source: str = ""
 
+    def __post_init__(self) -> None:
+        names = [i.name for i in self.intents]
+        if len(names) != len(set(names)):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise IntentsError(f"intents of {self.source or 'an intent set'} share names: {', '.join(dup)} "
+                               f"(every intent needs its own name)")
+
     def by_name(self, name: str) -> Intent:
         for intent in self.intents:
             if intent.name == name:
@@ -245,27 +252,78 @@ def _article_words(article: Article) -> set[str]:
         w for sec in article.sections for w in words(sec.heading)}
 
 
-def build_intents(article: Article, wordnet: Any = None, config: Any = None) -> IntentSet:
+def build_intents(article: Article, wordnet: Any = None, config: Any = None,
+                  cache_dir: Path | None = None) -> IntentSet:
     """Intents made from the article itself, for articles without a curated intents file.
 
     One intent per sentence, each with a unique name; see :mod:`voiceskill.builder`. Synonyms
     and off-subject words come from WordNet (``wordnet``: an open
     :class:`voiceskill.lexicon.WordNet`; None opens the installed one, and without one the
-    intents are built without synonyms).
+    intents are built without synonyms). Reading WordNet takes seconds, so what is built with
+    the installed WordNet is kept in ``cache_dir`` (default: the user cache dir), keyed by the
+    article's text, the settings and the builder's own code.
     """
     from voiceskill.builder import draft_intents
     from voiceskill.lexicon import WordNet, wordnet_available
 
-    if wordnet is None and wordnet_available():
+    where, source = f"intents built from {article.source}", f"built from {article.source}"
+    if wordnet is not None:
+        return intents_from_data(draft_intents(article, wordnet, config).as_data(), article, where, source)
+    if not wordnet_available():
+        log.warning("WordNet is not installed (Debian package wordnet-base): intents for %s are "
+                    "built without synonyms", article.source)
+        return intents_from_data(draft_intents(article, None, config).as_data(), article, where, source)
+    cache = _built_cache_path(article, config, cache_dir)
+    data = _read_cached(cache)
+    if data is None:
         with WordNet() as wn:
-            draft = draft_intents(article, wn, config)
-    else:
-        if wordnet is None:
-            log.warning("WordNet is not installed (Debian package wordnet-base): intents for %s are "
-                        "built without synonyms", article.source)
-        draft = draft_intents(article, wordnet, config)
-    return intents_from_data(draft.as_data(), article, f"intents built from {article.source}",
-                             f"built from {article.source}")
+            data = draft_intents(article, wn, config).as_data()
+        _write_cached(cache, data)
+    return intents_from_data(data, article, where, source)
+
+
+def _built_cache_path(article: Article, config: Any, cache_dir: Path | None) -> Path:
+    import hashlib
+
+    import platformdirs
+
+    from voiceskill import builder, lexicon
+    digest = hashlib.sha256()
+    for part in (Path(builder.__file__).read_bytes(), Path(lexicon.__file__).read_bytes(),
+                 repr(config).encode(), str(lexicon.wordnet_dir()).encode(), article.title.encode()):
+        digest.update(part + b"\0")
+    for section in article.sections:
+        digest.update(section.heading.encode() + b"\0" + section.text.encode() + b"\0")
+    root = cache_dir or Path(platformdirs.user_cache_dir("voiceskill")) / "built-intents"
+    return root / f"{digest.hexdigest()[:32]}.json"
+
+
+def _read_cached(path: Path) -> dict[str, Any] | None:
+    import json
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_cached(path: Path, data: Mapping[str, Any]) -> None:
+    import json
+    import os
+    import tempfile
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".built-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        log.warning("cannot keep built intents in %s (%s): they are built again next time", path.parent,
+                    exc.strerror)
 
 
 def section_labels(intents: Iterable[Intent]) -> list[str]:

@@ -63,6 +63,7 @@ class WordNet:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or wordnet_dir()
         self._reader: Any = None
+        self._pos_cache: dict[str, str | None] = {}
 
     def __enter__(self) -> WordNet:
         if not wordnet_available(self.path):
@@ -103,11 +104,11 @@ class WordNet:
     def _plain(names: Iterable[str]) -> set[str]:
         return {n.lower() for n in names if _WORD.fullmatch(n.lower())}
 
-    def synonyms(self, word: str, senses: int = 2) -> set[str]:
+    def synonyms(self, word: str, senses: int = 2, wholes: bool = False) -> set[str]:
         """One-word synonyms of ``word``: words sharing one of its ``senses`` most frequent senses
         (per part of speech) for which that sense is one of their own ``senses`` most frequent
-        (so "heart" is no synonym of "nerve"); and the names of the whole its first noun sense
-        is a part of (a muscle -> the body part, and that body part's names)."""
+        (so "heart" is no synonym of "nerve"); with ``wholes``, also the names of the whole of
+        the same kind its first noun sense is a part of (a muscle -> the body part)."""
         out: set[str] = set()
         for pos in ("n", "v", "a", "r"):
             base = self.reader.morphy(word, pos)
@@ -119,8 +120,8 @@ class WordNet:
                     if (synset in self.reader.synsets(name, pos=pos)[:senses]
                             and self.dominant_pos(name) in (pos, "s" if pos == "a" else pos)):
                         out.add(name)
-                if pos == "n" and i == 0:
-                    for whole in synset.part_holonyms()[:1]:
+                if wholes and pos == "n" and i == 0:
+                    for whole in [h for h in synset.part_holonyms() if h.lexname() == synset.lexname()][:1]:
                         for name in self._plain(lemma.name() for lemma in whole.lemmas()):
                             for same in {*self.reader.synsets(name, pos="n")[:1],
                                          *self.reader.synsets(name + "s", pos="n")[:1]}:
@@ -144,11 +145,29 @@ class WordNet:
 
     def dominant_pos(self, word: str) -> str | None:
         """The part of speech ``word`` is used as most (sense-tagged counts); None if unseen."""
+        if word not in self._pos_cache:
+            self._pos_cache[word] = self._dominant_pos(word)
+        return self._pos_cache[word]
+
+    def _dominant_pos(self, word: str) -> str | None:
         counts = {pos: sum(lemma.count() for s in self.reader.synsets(word, pos=pos)
                            for lemma in s.lemmas() if lemma.name().lower() == word)
                   for pos in ("n", "v", "a", "r")}
         best = max(counts, key=lambda p: counts[p])
         return best if counts[best] > 0 else None
+
+    def is_unit(self, word: str) -> bool:
+        """Whether one of the two most frequent noun senses of ``word`` (or of its singular) is a
+        unit of measurement or of time (ounce, day, minute)."""
+        forms = {word, self.reader.morphy(word, "n") or word}
+        if word.endswith("s"):
+            forms.add(word[:-1])
+        for form in forms:
+            for synset in self.reader.synsets(form, pos="n")[:2]:
+                if any(h.name() in ("unit_of_measurement.n.01", "time_unit.n.01")
+                       for h in synset.closure(lambda s: s.hypernyms())):
+                    return True
+        return False
 
     def noun_class(self, word: str) -> str | None:
         """The word class (lexicographer file) of the most frequent noun sense of ``word``."""
@@ -182,7 +201,7 @@ class WordNet:
         for synset in top.closure(lambda s: s.hyponyms()):
             for lemma in synset.lemmas():
                 name = lemma.name().lower()
-                if lemma.count() >= min_count and _WORD.fullmatch(name):
+                if lemma.count() >= min_count and _WORD.fullmatch(name) and self.dominant_pos(name) == "n":
                     senses = self.reader.synsets(name, pos="n")
                     if senses and senses[0] == synset:
                         out.add(name)
@@ -213,16 +232,26 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     QuestionType("quantity", (("how much", 1.5), ("how many", 1.5), ("how often", 1.0),
                               ("how long", 1.0), ("amount", 1.0)),
                  re.compile(_NUMBER, re.IGNORECASE)),
-    QuestionType("condition", (("when should", 1.0), ("should i see", 1.5), ("when to", 1.0),
-                               ("when do i need", 1.0), ("worry", 1.0), ("serious", 1.0)),
-                 re.compile(r"\b(if|unless|when|see a|consult)\b", re.IGNORECASE)),
-    QuestionType("action", (("what should i do", 1.0), ("how do i", 0.5), ("how can i", 0.5),
-                            ("what can i do", 1.0), ("how to", 0.5)),
+    QuestionType("condition", (("when should", 1.0), ("when to", 1.0), ("when do i need", 1.0)),
+                 re.compile(r"\b(if|unless|when)\b", re.IGNORECASE)),
+    QuestionType("professional", (("should i see", 1.5), ("see someone", 1.5), ("worry", 1.5),
+                                  ("worried", 1.5), ("serious", 1.5), ("medical", 1.5), ("checked", 1.0),
+                                  ("professional", 1.5), ("normal", 0.5)),
+                 re.compile(r"\b(see|consult|visit|call|seek) (a|an|your) \w+|\b(doctor|physician|physio\w*|"
+                            r"medical|professional|emergency|clinic|hospital)\b", re.IGNORECASE)),
+    QuestionType("action", (("what should i do", 1.5), ("what do i do", 1.5), ("what can i do", 1.5),
+                            ("how do i", 0.5), ("how can i", 0.5), ("how to", 0.5)),
                  re.compile(r"^(\w+ly )?(stay|take|eat|drink|avoid|try|use|keep|make|increase|"
                             r"decrease|reduce|warm|stretch|rest|stop|start|see|do|don't|never|always|"
-                            r"include|add|get|go|wear|apply|move|hold|breathe|relax)\b|"
-                            r"\b(can|should|may) (be relieved|help|prevent|treat|ease)|\bby \w+ing\b",
+                            r"include|add|get|go|wear|apply|move|hold|breathe|relax|ice|replace|return|"
+                            r"strengthen|switch|choose|run|walk)\b|"
+                            r"\b(can|should|may) (\w+ )?(be relieved|help|prevent|treat|ease)|\bby \w+ing\b",
                             re.IGNORECASE)),
+    QuestionType("immediate", (("right now", 1.5), ("in the moment", 1.5), ("right this second", 1.5),
+                               ("get rid of", 1.0), ("fast", 1.0), ("quick", 1.0), ("loosen", 1.0),
+                               ("mid", 0.5), ("now", 0.5), ("while", 0.5), ("during", 0.5)),
+                 re.compile(r"\b(quickly|immediately|right away|at once|instantly|relieved?|relief|"
+                            r"ease[ds]?|on the spot)\b", re.IGNORECASE)),
     QuestionType("feel", (("feel like", 1.0), ("how do i know", 1.0), ("how can i tell", 1.0),
                           ("symptom", 1.0), ("sign", 0.5), ("recognize", 1.0)),
                  re.compile(r"\b(feel|felt|sign|symptoms?|notice|visible)\b", re.IGNORECASE)),

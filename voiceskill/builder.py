@@ -54,7 +54,9 @@ class BuildConfig:
     measure_weight: float = 0.5
     """Numbers and units of measurement weigh this much of other words."""
     summary_overlap: int = 2
-    """Words a summary sentence must share with a later one to be merged into it."""
+    """Words a summary sentence must share with a later one to be merged into it..."""
+    summary_share: float = 0.4
+    """...and the share of its words (subject words aside) they must be."""
     pair_cue: float = 1.5
     """Weight of two adjacent content words heard together ("blood supply")."""
     question_type_scale: float = 1.5
@@ -63,6 +65,8 @@ class BuildConfig:
     """A word in at least this share of the sentences is a subject word."""
     synonym_senses: int = 2
     """How many of a word's most frequent WordNet senses give synonyms."""
+    sentences_after: int = 1
+    """Sentences after the one that matched that are part of the answer."""
     more_sentences: int = 2
     """Sentences per "tell me more"."""
     off_subject_min_count: int = 1
@@ -102,6 +106,8 @@ class DraftIntent:
     needs: list[str]
     examples: list[str]
     question_types: list[str] = field(default_factory=list)
+    index: int = 0
+    """The article sentence (from 0) the intent was made from."""
 
     def as_data(self) -> dict[str, Any]:
         return {"name": self.name, "label": self.label, "cues": dict(self.cues), "needs": list(self.needs),
@@ -196,8 +202,8 @@ class _Builder:
         out = [i]
         if i > 0 and _REFERS_BACK.match(section_sentences[i].text):
             out.insert(0, i - 1)
-        if i + 1 < len(section_sentences):
-            out.append(i + 1)
+        for j in range(i + 1, min(len(section_sentences), i + 1 + self.cfg.sentences_after)):
+            out.append(j)
         return out
 
     def more(self, section_sentences: list[Sentence], said: list[int]) -> list[str]:
@@ -246,9 +252,10 @@ class _Builder:
                 intents.append(DraftIntent(
                     name=name, label="the basics" if is_title else section.heading.lower(),
                     answer=" ".join(sents[j].text for j in said), more=self.more(sents, said),
-                    cues=cues, needs=needs, examples=examples, question_types=[q.name for q in qtypes]))
-        self.add_definitions(intents)
+                    cues=cues, needs=needs, examples=examples, question_types=[q.name for q in qtypes],
+                    index=sentence.index))
         intents = self.merge_summaries(intents)
+        self.add_definitions(intents)
         lexicon = self.lexicon()
         subject_words = sorted({self.surface.get(s, s) for s in self.subject})
         off_subject = self.off_subject(lexicon)
@@ -271,10 +278,11 @@ class _Builder:
                 if section_of[j] == self.article.title:
                     continue
                 shared = mine & {stem(w) for w in self.words[j]}
-                overlap = len(shared)
+                overlap = len(shared) if len(shared) >= self.cfg.summary_overlap else 0
+                overlap = overlap / max(1, len(mine))
                 if overlap > best_overlap:
                     best, best_overlap = j, overlap
-            if best < 0 or best_overlap < self.cfg.summary_overlap:
+            if best < 0 or best_overlap < self.cfg.summary_share:
                 keep.append(intent)
                 continue
             target = intents[best]
@@ -307,13 +315,14 @@ class _Builder:
             for k, intent in enumerate(intents):
                 if not name_stems & {stem(w) for w in tokens(intent.answer)}:
                     continue
-                score = len(gloss & lemmas[k]) + (2.0 if copula.match(self.sentences[k].text) else 0.0)
+                at = intent.index
+                score = len(gloss & lemmas[at]) + (2.0 if copula.match(self.sentences[at].text) else 0.0)
                 if score > best_score:
                     best, best_score = k, score
             if best < 0:
                 continue
-            for phrase in (f"what is {name}", f"what are {name}", f"{name} mean", f"explain {name}",
-                           f"define {name}", f"what do {name} do"):
+            for phrase in (f"what is {name}", f"what are {name}", f"what is a {name}", f"what are the {name}",
+                           f"{name} mean", f"explain {name}", f"define {name}", f"what do {name} do"):
                 intents[best].cues[phrase] = self.cfg.definition_cue
             log.debug("definition of %r: %s", name, intents[best].name)
 

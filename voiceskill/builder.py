@@ -137,9 +137,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "section"
 
 
+_FUNCTION_STEMS = frozenset(stem(w) for w in FUNCTION_WORDS)
+
+
 def _content(text: str, stop: frozenset[str]) -> list[str]:
     """Content words of a text, in order (lower case, surface forms)."""
-    return [w for w in tokens(text) if w not in stop and len(w) > 2 and not w.isdigit()]
+    return [w for w in tokens(text) if w not in stop and stem(w) not in _FUNCTION_STEMS
+            and len(w) > 2 and not w.isdigit()]
 
 
 class _Builder:
@@ -322,6 +326,7 @@ class _Builder:
             if best < 0:
                 continue
             for phrase in (f"what is {name}", f"what are {name}", f"what is a {name}", f"what are the {name}",
+                           f"tell me about {name}", f"tell me about the {name}",
                            f"{name} mean", f"explain {name}", f"define {name}", f"what do {name} do"):
                 intents[best].cues[phrase] = self.cfg.definition_cue
             log.debug("definition of %r: %s", name, intents[best].name)

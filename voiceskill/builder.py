@@ -220,6 +220,15 @@ class _Builder:
                 out.append(" ".join(section_sentences[j].text for j in part[k:k + self.cfg.more_sentences]))
         return out
 
+    def next_section(self, section: Any) -> list[str]:
+        """When a section has nothing more to say: the start of the section after it."""
+        sections = list(self.article.sections)
+        at = sections.index(section)
+        if at + 1 < len(sections):
+            nxt = sections[at + 1].sentences[:self.cfg.more_sentences]
+            return [" ".join(s.text for s in nxt)]
+        return []
+
     # -- the draft ----------------------------------------------------------------------------
     def build(self) -> Draft:
         intents: list[DraftIntent] = []
@@ -255,7 +264,7 @@ class _Builder:
                 examples = [" ".join(ranked[:2])] if len(ranked) >= 2 else []
                 intents.append(DraftIntent(
                     name=name, label="the basics" if is_title else section.heading.lower(),
-                    answer=" ".join(sents[j].text for j in said), more=self.more(sents, said),
+                    answer=" ".join(sents[j].text for j in said), more=self.more(sents, said) or self.next_section(section),
                     cues=cues, needs=needs, examples=examples, question_types=[q.name for q in qtypes],
                     index=sentence.index))
         intents = self.merge_summaries(intents)

@@ -57,6 +57,8 @@ class BuildConfig:
     """Words a summary sentence must share with a later one to be merged into it..."""
     summary_share: float = 0.4
     """...and the share of its words (subject words aside) they must be."""
+    heading_examples: bool = True
+    """Also an example of a heading word with each of the sentence's two most specific words."""
     pair_cue: float = 1.5
     """Weight of two adjacent content words heard together ("blood supply")."""
     question_type_scale: float = 1.5
@@ -233,6 +235,7 @@ class _Builder:
     def build(self) -> Draft:
         intents: list[DraftIntent] = []
         names: set[str] = set()
+        used: dict[tuple[str, ...], str] = {}
         for section in self.article.sections:
             sents = list(section.sentences)
             is_title = section.heading == self.article.title
@@ -262,6 +265,11 @@ class _Builder:
                 ranked = sorted({w for w in words if stem(w) not in self.subject},
                                 key=lambda w: (-self.specificity(stem(w)), words.index(w)))
                 examples = [" ".join(ranked[:2])] if len(ranked) >= 2 else []
+                if self.cfg.heading_examples:
+                    examples += [f"{h} {w}" for h in heading_words[:1] for w in ranked[:2] if stem(w) != stem(h)]
+                # an example belongs to one intent only (`voiceskill intents check` holds it an error)
+                examples = [e for e in examples if used.setdefault(tuple(sorted(stem(w) for w in e.split())),
+                                                                   name) == name]
                 intents.append(DraftIntent(
                     name=name, label="the basics" if is_title else section.heading.lower(),
                     answer=" ".join(sents[j].text for j in said), more=self.more(sents, said) or self.next_section(section),

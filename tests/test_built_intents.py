@@ -117,15 +117,15 @@ def test_off_subject_words_come_from_wordnet(glute_router: Router, shin_router: 
     for router in (glute_router, shin_router):
         off = {p[0] for p in router.intents.off_subject}
         assert {stem("knee"), stem("shoulder"), stem("wrist")} <= off
-    assert "calv" not in {p[0] for p in shin_router.intents.off_subject}  # "calves" is in the article
+    assert stem("calves") not in {p[0] for p in shin_router.intents.off_subject}  # the article says "calves"
     for question in ("my knee hurts when i do lunges", "how do i stretch my hamstrings"):
         assert Dialog(glute_router).handle(question).intent is None
 
 
 def test_synonyms_map_to_article_words(glute_router: Router) -> None:
     lexicon = glute_router.intents.lexicon
-    assert lexicon.get("physician") == ("doctor",)
-    assert lexicon.get("buttock") == ("glut",)
+    assert lexicon.get(stem("physician")) == (stem("doctor"),)
+    assert lexicon.get(stem("buttock")) == (stem("glutes"),)
 
 
 def test_built_without_wordnet_still_answers(tmp_path: Path) -> None:

@@ -53,6 +53,8 @@ class BuildConfig:
     """The heading's words weigh this much more for a section's first sentence (it leads in)."""
     measure_weight: float = 0.5
     """Numbers and units of measurement weigh this much of other words."""
+    adverb_weight: float = 0.5
+    """Words used mostly as adverbs weigh this much of other words."""
     summary_overlap: int = 2
     """Words a summary sentence must share with a later one to be merged into it..."""
     summary_share: float = 0.4
@@ -143,9 +145,11 @@ _FUNCTION_STEMS = frozenset(stem(w) for w in FUNCTION_WORDS)
 
 
 def _content(text: str, stop: frozenset[str]) -> list[str]:
-    """Content words of a text, in order (lower case, surface forms)."""
+    """Content words of a text, in order (lower case, surface forms): neither the word nor its
+    stem is a stop or function word ("done" -> "do")."""
+    from voiceskill.intents import STOP_STEMS
     return [w for w in tokens(text) if w not in stop and stem(w) not in _FUNCTION_STEMS
-            and len(w) > 2 and not w.isdigit()]
+            and stem(w) not in STOP_STEMS and len(w) > 2 and not w.isdigit()]
 
 
 class _Builder:
@@ -178,6 +182,9 @@ class _Builder:
         # numbers and units ("four", "day", "ounces") say how much, not what about
         self.measures = {stem(w) for ws in self.words for w in ws
                          if w in _NUMBER_WORDS or (wordnet is not None and wordnet.is_unit(w))}
+        # adverbs ("properly", "quickly") say how, rarely what about
+        self.adverbs = {stem(w) for ws in self.words for w in ws
+                        if wordnet is not None and wordnet.dominant_pos(w) == "r"}
         self.home: dict[str, str] = {}  # stem of a heading word -> its section's heading
         for sec in article.sections:
             if sec.heading != article.title:
@@ -196,6 +203,8 @@ class _Builder:
         w = self.cfg.cue_base + self.cfg.cue_span * self.specificity(s)
         if s in self.measures:
             w *= self.cfg.measure_weight
+        if s in self.adverbs:
+            w *= self.cfg.adverb_weight
         if s in self.home and self.home[s] != heading:
             w *= self.cfg.away_from_heading
         if heading == self.article.title:

@@ -201,7 +201,8 @@ class WordNet:
         for synset in top.closure(lambda s: s.hyponyms()):
             for lemma in synset.lemmas():
                 name = lemma.name().lower()
-                if lemma.count() >= min_count and _WORD.fullmatch(name) and self.dominant_pos(name) == "n":
+                if (_WORD.fullmatch(name) and lemma.count() >= min_count
+                        and self.dominant_pos(name) in (("n", None) if min_count == 0 else ("n",))):
                     senses = self.reader.synsets(name, pos="n")
                     if senses and senses[0] == synset:
                         out.add(name)
@@ -255,7 +256,7 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                                ("mid", 0.5), ("now", 0.5), ("while", 0.5), ("during", 0.5)),
                  re.compile(r"\b(quickly|immediately|right away|at once|instantly|relieved?|relief|"
                             r"ease[ds]?|on the spot)\b", re.IGNORECASE)),
-    QuestionType("feel", (("feel like", 1.0), ("how do i know", 1.0), ("how can i tell", 1.0),
+    QuestionType("feel", (("feel like", 1.0), ("how do i know", 1.5), ("how can i tell", 1.5),
                           ("symptom", 1.0), ("sign", 0.5), ("recognize", 1.0)),
                  re.compile(r"\b(feel|felt|sign|symptoms?|notice|visible)\b", re.IGNORECASE)),
     QuestionType("definition", (("what is", 0.5), ("what are", 0.5), ("mean", 0.5),

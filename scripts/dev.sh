@@ -15,7 +15,7 @@ ROOT=$PWD
 PY=${PYTHON:-python3}
 VENV=${VOICESKILL_VENV:-$ROOT/.venv}
 
-RUN_PACKAGES=(espeak-ng libespeak-ng1 libportaudio2 libasound2-plugins python3-venv)
+RUN_PACKAGES=(espeak-ng libespeak-ng1 libportaudio2 libasound2-plugins python3-venv wordnet-base)
 TEST_PACKAGES=(sox flite festival festvox-kallpc16k festvox-us-slt-hts pulseaudio pulseaudio-utils
                maven systemd)
 

@@ -9,10 +9,8 @@ An :class:`IntentSet` is pure data. Every phrase in it (cues, examples, lexicon)
 from __future__ import annotations
 
 import logging
-import math
 import re
 import tomllib
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -71,6 +69,13 @@ class IntentSet:
     phrasings: tuple[str, ...] = ()
     """Example questions and multi-word cues as written (for the recognizer's grammar)."""
     source: str = ""
+
+    def __post_init__(self) -> None:
+        names = [i.name for i in self.intents]
+        if len(names) != len(set(names)):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise IntentsError(f"intents of {self.source or 'an intent set'} share names: {', '.join(dup)} "
+                               f"(every intent needs its own name)")
 
     def by_name(self, name: str) -> Intent:
         for intent in self.intents:
@@ -199,20 +204,25 @@ def _surface_words(data: Any) -> set[str]:
 
 def load_intents(path: Path, article: Article) -> IntentSet:
     """Load a curated intents file for ``article`` (answers are checked against the article)."""
-    data = _parse_toml(path)
+    return intents_from_data(_parse_toml(path), article, f"intents file {path}", str(path))
+
+
+def intents_from_data(data: Mapping[str, Any], article: Article, where: str, source: str) -> IntentSet:
+    """An IntentSet from the parsed contents of an intents file (``where`` names it in errors)."""
     unknown = set(data) - {"router", "lexicon", "intent"}
     if unknown:
-        raise IntentsError(f"intents file {path}: unknown section(s) {', '.join(sorted(unknown))}")
+        raise IntentsError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
+    path = Path(source)
     lexicon = _lexicon(data.get("lexicon", {}), path)
     router = data.get("router", {})
-    topics = [_intent(raw, lexicon, f"intents file {path} intent {i + 1}", meta=False, article=article)
+    topics = [_intent(raw, lexicon, f"{where} intent {i + 1}", meta=False, article=article)
               for i, raw in enumerate(data.get("intent", []))]
     if not topics:
-        raise IntentsError(f"intents file {path} defines no [[intent]]")
+        raise IntentsError(f"{where} defines no [[intent]]")
     names = [t.name for t in topics]
     clash = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(META_INTENTS)))
     if clash:
-        raise IntentsError(f"intents file {path}: duplicate or reserved intent name(s): {', '.join(clash)}")
+        raise IntentsError(f"{where}: duplicate or reserved intent name(s): {', '.join(clash)}")
     meta, meta_words = _load_meta(lexicon)
     phrasings = _phrasings(data.get("intent", [])) + _phrasings(_parse_toml(
         builtin_intents_path("meta.intents.toml")).get("intent", []))
@@ -222,7 +232,7 @@ def load_intents(path: Path, article: Article) -> IntentSet:
     return IntentSet(intents=tuple(topics + meta), lexicon=lexicon, subject=subject,
                      subject_name=str(router.get("subject_name", article.title)), off_subject=off_subject,
                      summary=str(router.get("summary", "")), vocabulary=frozenset(vocabulary),
-                     phrasings=phrasings, source=str(path))
+                     phrasings=phrasings, source=source)
 
 
 def _phrasings(raw_intents: list[Any]) -> tuple[str, ...]:
@@ -242,53 +252,78 @@ def _article_words(article: Article) -> set[str]:
         w for sec in article.sections for w in words(sec.heading)}
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "section"
-
-
-def build_intents(article: Article, sentences_per_answer: int = 2) -> IntentSet:
+def build_intents(article: Article, wordnet: Any = None, config: Any = None,
+                  cache_dir: Path | None = None) -> IntentSet:
     """Intents made from the article itself, for articles without a curated intents file.
 
-    Each sentence becomes an intent named after its section: its content words are cues
-    (rarer words weigh more), the section heading's words are cues too, and the answer is the
-    sentence with the next one of its section; "more" goes on through the section.
+    One intent per sentence, each with a unique name; see :mod:`voiceskill.builder`. Synonyms
+    and off-subject words come from WordNet (``wordnet``: an open
+    :class:`voiceskill.lexicon.WordNet`; None opens the installed one, and without one the
+    intents are built without synonyms). Reading WordNet takes seconds, so what is built with
+    the installed WordNet is kept in ``cache_dir`` (default: the user cache dir), keyed by the
+    article's text, the settings and the builder's own code.
     """
-    lexicon: dict[str, Phrase] = {}
-    docs: list[tuple[str, str, list[str], Phrase]] = []  # section, heading, sentences, stems
+    from voiceskill.builder import draft_intents
+    from voiceskill.lexicon import WordNet, wordnet_available
+
+    where, source = f"intents built from {article.source}", f"built from {article.source}"
+    if wordnet is not None:
+        return intents_from_data(draft_intents(article, wordnet, config).as_data(), article, where, source)
+    if not wordnet_available():
+        log.warning("WordNet is not installed (Debian package wordnet-base): intents for %s are "
+                    "built without synonyms", article.source)
+        return intents_from_data(draft_intents(article, None, config).as_data(), article, where, source)
+    cache = _built_cache_path(article, config, cache_dir)
+    data = _read_cached(cache)
+    if data is None:
+        with WordNet() as wn:
+            data = draft_intents(article, wn, config).as_data()
+        _write_cached(cache, data)
+    return intents_from_data(data, article, where, source)
+
+
+def _built_cache_path(article: Article, config: Any, cache_dir: Path | None) -> Path:
+    import hashlib
+
+    import platformdirs
+
+    from voiceskill import builder, lexicon
+    digest = hashlib.sha256()
+    for part in (Path(builder.__file__).read_bytes(), Path(lexicon.__file__).read_bytes(),
+                 repr(config).encode(), str(lexicon.wordnet_dir()).encode(), article.title.encode()):
+        digest.update(part + b"\0")
     for section in article.sections:
-        texts = [s.text for s in section.sentences]
-        for i, text in enumerate(texts):
-            docs.append((section.heading, text, texts[i:], normalize(text, lexicon)))
-    df: Counter[str] = Counter()
-    for _, _, _, stems in docs:
-        df.update(set(stems) - STOP_STEMS)
-    n = len(docs)
-    title_stems = {s for s in normalize(article.title, lexicon) if s not in STOP_STEMS}
-    intents: list[Intent] = []
-    for heading, _, following, stems in docs:
-        heading_stems = {s for s in normalize(heading, lexicon) if s not in STOP_STEMS}
-        cues: dict[Phrase, float] = {}
-        for s in set(stems) - STOP_STEMS:
-            cues[(s,)] = round(2.0 + 3.0 * math.log(n / df[s]) / math.log(n + 1), 2)
-        for s in heading_stems - title_stems:
-            cues[(s,)] = max(cues.get((s,), 0.0), 3.5)
-        answer = " ".join(following[:sentences_per_answer])
-        rest = following[sentences_per_answer:]
-        more = tuple(" ".join(rest[i:i + sentences_per_answer])
-                     for i in range(0, len(rest), sentences_per_answer))
-        name = _slug(heading) if heading != article.title else "overview"
-        intents.append(Intent(name=name, label=heading.lower() if heading != article.title else "the basics",
-                              cues=cues, needs=frozenset(), examples=(frozenset(stems) - STOP_STEMS,),
-                              answer=answer, more=more))
-    meta, meta_words = _load_meta(lexicon)
-    # the subject: what the title and the headings name
-    subject = frozenset((s,) for sec in article.sections for s in normalize(sec.heading, lexicon)
-                        if s not in STOP_STEMS)
-    # Labels for help: one per section, in article order.
-    return IntentSet(intents=tuple(intents + meta), lexicon=lexicon, subject=subject,
-                     subject_name=article.title.lower(),
-                     vocabulary=frozenset(_article_words(article) | meta_words),
-                     source=f"built from {article.source}")
+        digest.update(section.heading.encode() + b"\0" + section.text.encode() + b"\0")
+    root = cache_dir or Path(platformdirs.user_cache_dir("voiceskill")) / "built-intents"
+    return root / f"{digest.hexdigest()[:32]}.json"
+
+
+def _read_cached(path: Path) -> dict[str, Any] | None:
+    import json
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_cached(path: Path, data: Mapping[str, Any]) -> None:
+    import json
+    import os
+    import tempfile
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".built-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        log.warning("cannot keep built intents in %s (%s): they are built again next time", path.parent,
+                    exc.strerror)
 
 
 def section_labels(intents: Iterable[Intent]) -> list[str]:

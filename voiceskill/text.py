@@ -106,7 +106,7 @@ def tokens(text: str) -> list[str]:
     return [w for w in words(text) if w not in FILLERS]
 
 
-_IRREGULAR = {"does": "do", "did": "do", "doing": "do", "done": "do", "feet": "foot", "men": "man",
+_IRREGULAR = {"does": "do", "did": "do", "doing": "do", "feet": "foot", "men": "man",
               "women": "woman", "ate": "eat", "drank": "drink", "drunk": "drink", "felt": "feel"}
 """Irregular forms the stemmer cannot fold (checked before it)."""
 

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Built intents (an article with no intents file): how well typed questions route.
+
+Usage: python benchmarks/built_intents_bench.py [--voiceskill PATH]
+
+Runs `voiceskill ask --json` (one process per question set, questions on stdin) on:
+  - the built-in article copied to a temporary file with no intents file beside it, on
+    ../shared/eval/questions.tsv + questions-more.tsv and tests/data/blind.tsv, judged by
+    tests/evalsets.py `answer_ok` against ../shared/eval/topics.tsv;
+  - the same copy with the file `voiceskill intents draft` writes beside it (drafted intents);
+  - tests/data/shin-splints.txt (our second article) on its own question set.
+Prints per set: right topic %, wrong topic % (answered with text that is not the topic's),
+off-topic answered (of the off-topic questions), and whether "tell me more" after each built
+intent says something new (`voiceskill chat`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+import evalsets  # noqa: E402
+
+SHARED = REPO.parent / "shared"
+OWN = REPO / "tests" / "data"
+
+
+def ask(voiceskill: str, article: Path, questions: list[str]) -> list[dict[str, object]]:
+    out = subprocess.run([voiceskill, "-q", "ask", "--json", "--article", str(article)],
+                         input="\n".join(questions) + "\n", capture_output=True, text=True, check=True)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def score(voiceskill: str, article: Path, rows: list[tuple[str, str]],
+          patterns: dict) -> tuple[int, int, int, int, int]:
+    replies = ask(voiceskill, article, [q for _, q in rows])
+    assert len(replies) == len(rows), (len(replies), len(rows))
+    right = wrong = off_answered = n_on = n_off = 0
+    for (topic, _), reply in zip(rows, replies):
+        good = evalsets.answer_ok(topic, reply["intent"], str(reply["answer"]), patterns)
+        if patterns[topic] is None:
+            n_off += 1
+            off_answered += not good
+        else:
+            n_on += 1
+            right += good
+            wrong += (not good) and reply["intent"] is not None
+    return right, wrong, n_on, off_answered, n_off
+
+
+def line(name: str, figures: tuple[int, int, int, int, int]) -> str:
+    right, wrong, n_on, off, n_off = figures
+    return (f"{name:<44} right {right}/{n_on} = {100 * right / n_on:5.1f} %   wrong {wrong} = "
+            f"{100 * wrong / n_on:4.1f} %   off-topic answered {off}/{n_off}")
+
+
+def more_says_new(voiceskill: str, article: Path, rows: list[tuple[str, str]]) -> tuple[int, int]:
+    """Each answered question then "tell me more": how often the second answer is new text."""
+    questions = [q for t, q in rows if t != evalsets.FALLBACK]
+    script = "".join(f"{q}\ntell me more\n" for q in questions)
+    out = subprocess.run([voiceskill, "-q", "chat", "--json", "--article", str(article)], input=script,
+                         capture_output=True, text=True, check=True)
+    replies = [json.loads(x) for x in out.stdout.splitlines() if x.strip()]
+    new = total = 0
+    for first, second in zip(replies[::2], replies[1::2]):
+        if first["intent"] is None:
+            continue
+        total += 1
+        new += bool(second["answer"]) and second["answer"] not in first["answer"] and \
+            not str(second["answer"]).startswith("That's all")
+    return new, total
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--voiceskill", default=str(REPO / ".venv" / "bin" / "voiceskill"))
+    args = ap.parse_args()
+    vs = args.voiceskill
+    patterns = evalsets.load_topics()
+    rows = (evalsets.questions(SHARED / "eval" / "questions.tsv")
+            + evalsets.questions(SHARED / "eval" / "questions-more.tsv") + evalsets.questions(OWN / "blind.tsv"))
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "article.txt"
+        shutil.copyfile(REPO / "voiceskill" / "data" / "glute-cramps.txt", copy)
+        print(f"questions: {len(rows)} (questions.tsv + questions-more.tsv + blind.tsv)")
+        print(line("built-in article, built intents", score(vs, copy, rows, patterns)))
+        new, total = more_says_new(vs, copy, rows)
+        print(f"{'  tell me more after a built intent':<44} new text {new}/{total}")
+        drafted = Path(tmp) / "drafted.txt"
+        shutil.copyfile(copy, drafted)
+        subprocess.run([vs, "-q", "intents", "draft", str(drafted)], check=True, capture_output=True)
+        print(line("built-in article, `intents draft` file", score(vs, drafted, rows, patterns)))
+        print(line("built-in article, curated intents", score(vs, REPO / "voiceskill" / "data" / "glute-cramps.txt",
+                                                             rows, patterns)))
+    shin = OWN / "shin-splints.txt"
+    shin_rows = evalsets.questions(OWN / "shin-splints.questions.tsv")
+    shin_patterns = evalsets.load_topics(OWN / "shin-splints.topics.tsv")
+    print(line("second article (shin splints), built", score(vs, shin, shin_rows, shin_patterns)))
+    new, total = more_says_new(vs, shin, shin_rows)
+    print(f"{'  tell me more after a built intent':<44} new text {new}/{total}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Intents built from an article with no intents file, and the `voiceskill intents` tools.
+
+Two articles: the built-in one copied without its intents file, and tests/data/shin-splints.txt,
+a second article of our own with its own question set (so nothing is fitted to glute cramps).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, require
+from evalsets import EVAL, OWN, answer_ok, load_topics, questions
+from voiceskill.article import builtin_article_path, load_article
+from voiceskill.builder import draft_intents
+from voiceskill.dialog import ALL_SAID, Dialog
+from voiceskill.intents import intents_from_data, load_intents
+from voiceskill.intents_tools import check_intents, draft_toml
+from voiceskill.lexicon import WordNet, wordnet_available
+from voiceskill.router import Router
+from voiceskill.text import stem
+
+SHIN = OWN / "shin-splints.txt"
+
+pytestmark = pytest.mark.usefixtures("wordnet")
+
+
+@pytest.fixture(scope="module")
+def wordnet() -> None:
+    require(wordnet_available(), "WordNet (Debian package wordnet-base; scripts/dev.sh installs it)")
+
+
+@pytest.fixture(scope="module")
+def glute_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("article") / "glutes.txt"
+    shutil.copyfile(builtin_article_path(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def glute_router(glute_copy: Path) -> Router:
+    return Router.load(glute_copy)
+
+
+@pytest.fixture(scope="module")
+def shin_router() -> Router:
+    return Router.load(SHIN)
+
+
+def rate(router: Router, rows: list[tuple[str, str]], patterns: dict) -> tuple[float, float, float]:
+    """(right share, wrong share of on-topic questions, answered share of off-topic questions)."""
+    right = wrong = off = n_on = n_off = 0
+    for topic, question in rows:
+        reply = Dialog(router).handle(question)
+        good = answer_ok(topic, reply.intent, reply.answer, patterns)
+        if patterns[topic] is None:
+            n_off += 1
+            off += not good
+        else:
+            n_on += 1
+            right += good
+            wrong += (not good) and reply.intent is not None
+    return right / n_on, wrong / n_on, off / max(1, n_off)
+
+
+def test_built_intents_have_unique_names(glute_router: Router, shin_router: Router) -> None:
+    for router in (glute_router, shin_router):
+        names = [i.name for i in router.intents.intents]
+        assert len(names) == len(set(names))
+        assert router.intents.source.startswith("built from")
+
+
+def test_every_built_answer_is_article_text(shin_router: Router) -> None:
+    article = load_article(SHIN)
+    text = " ".join(s.text for s in article.sentences)
+    for intent in shin_router.intents.topics:
+        for part in (intent.answer, *intent.more):
+            assert part and part in text, part
+
+
+def test_tell_me_more_after_a_built_intent_says_something_new(glute_router: Router) -> None:
+    dialog = Dialog(glute_router)
+    first = dialog.handle("does nerve compression cause cramps")
+    assert first.intent is not None and "nerve" in first.answer
+    more = dialog.handle("tell me more")
+    assert more.intent == "more" and more.answer and more.answer != ALL_SAID
+    assert more.answer not in first.answer
+    seen = {first.answer, more.answer}
+    while (reply := dialog.handle("tell me more")).answer != ALL_SAID:
+        assert reply.answer not in seen  # walks on, never repeats
+        seen.add(reply.answer)
+
+
+def test_second_article_own_questions(shin_router: Router) -> None:
+    right, wrong, off = rate(shin_router, questions(OWN / "shin-splints.questions.tsv"),
+                             load_topics(OWN / "shin-splints.topics.tsv"))
+    assert right >= 0.80, f"right {right:.1%}"
+    assert off <= 1 / 6, f"off-topic answered {off:.1%}"
+
+
+def test_builtin_article_without_intents_file(glute_router: Router) -> None:
+    rows = questions(EVAL / "questions.tsv") + questions(EVAL / "questions-more.tsv") + questions(OWN / "blind.tsv")
+    right, wrong, off = rate(glute_router, rows, load_topics())
+    # measured figures and the issue's targets: benchmarks/built_intents_bench.py
+    assert right >= 0.65, f"right {right:.1%}"
+    assert wrong <= 0.15, f"wrong {wrong:.1%}"
+    assert off <= 1 / 12, f"off-topic answered {off:.1%}"
+
+
+def test_off_subject_words_come_from_wordnet(glute_router: Router, shin_router: Router) -> None:
+    # other body parts are off-subject for both articles, but never a word the article uses
+    for router in (glute_router, shin_router):
+        off = {p[0] for p in router.intents.off_subject}
+        assert {stem("knee"), stem("shoulder"), stem("wrist")} <= off
+    assert stem("calves") not in {p[0] for p in shin_router.intents.off_subject}  # the article says "calves"
+    for question in ("my knee hurts when i do lunges", "my shoulder hurts when i bench"):
+        assert Dialog(glute_router).handle(question).intent is None
+
+
+def test_synonyms_map_to_article_words(glute_router: Router) -> None:
+    lexicon = glute_router.intents.lexicon
+    assert lexicon.get(stem("physician")) == (stem("doctor"),)
+    assert lexicon.get(stem("buttock")) == (stem("glutes"),)
+
+
+def test_built_without_wordnet_still_answers(tmp_path: Path) -> None:
+    article = load_article(SHIN)
+    draft = draft_intents(article, None)
+    built = intents_from_data(draft.as_data(), article, "test", "test")
+    assert not built.lexicon and not built.off_subject
+    reply = Dialog(Router(built, article)).handle("should i ice my shins")
+    assert reply.intent is not None and "Ice" in reply.answer
+
+
+# -- intents draft / check ---------------------------------------------------------------------
+def voiceskill(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "voiceskill", "-q", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+
+
+def test_draft_loads_and_routes_as_built(tmp_path: Path, shin_router: Router) -> None:
+    article_path = tmp_path / "shin.txt"
+    shutil.copyfile(SHIN, article_path)
+    out = voiceskill("intents", "draft", str(article_path))
+    assert out.returncode == 0, out.stderr
+    drafted = tmp_path / "shin.intents.toml"
+    text = drafted.read_text()
+    assert text.startswith("#") and "[[intent]]" in text
+    loaded = load_intents(drafted, load_article(article_path))
+    router = Router(loaded, load_article(article_path))
+    for _, question in questions(OWN / "shin-splints.questions.tsv"):
+        assert router.route(question).intent == shin_router.route(question).intent, question
+    again = voiceskill("intents", "draft", str(article_path))
+    assert again.returncode != 0 and "exists" in again.stderr and "Traceback" not in again.stderr
+    assert drafted.read_text() == text  # nothing lost
+
+
+def test_check_is_clean_on_the_builtin_article() -> None:
+    out = voiceskill("intents", "check")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 error(s)" in out.stdout
+
+
+@pytest.mark.parametrize("article", [SHIN, builtin_article_path()], ids=["shin-splints", "glute-cramps"])
+def test_check_is_clean_on_built_intents(article: Path) -> None:
+    with WordNet() as wn:
+        data = draft_intents(load_article(article), wn).as_data()
+    report = check_intents(data, load_article(article), "built", ())
+    assert report.ok, report.errors
+
+
+def test_check_routes_questions_in_a_table(glute_copy: Path) -> None:
+    out = voiceskill("intents", "check", str(glute_copy), "--questions", str(EVAL / "questions.tsv"),
+                     "--topics", str(EVAL / "topics.tsv"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "how much water should i drink each day" in out.stdout and "right:" in out.stdout
+
+
+def _curated(article_path: Path) -> dict:
+    return tomllib.loads(article_path.with_name("glute-cramps.intents.toml").read_text())
+
+
+def test_check_finds_a_paraphrased_answer(tmp_path: Path) -> None:
+    data = _curated(builtin_article_path())
+    data["intent"][0]["answer"] = "Drink at least two litres of water a day."  # not what the article says
+    report = check_intents(data, load_article(), "planted", ())
+    assert not report.ok and any("not article text" in e for e in report.errors)
+
+
+def test_check_finds_a_colliding_example(tmp_path: Path) -> None:
+    data = _curated(builtin_article_path())
+    data["intent"][1]["examples"] = list(data["intent"][1]["examples"]) + [data["intent"][0]["examples"][0]]
+    report = check_intents(data, load_article(), "planted", ())
+    assert not report.ok and any("also an example of" in e for e in report.errors)
+
+
+def test_check_cli_exits_non_zero_on_planted_error(tmp_path: Path) -> None:
+    article_path = tmp_path / "shin.txt"
+    shutil.copyfile(SHIN, article_path)
+    with WordNet() as wn:
+        text = draft_toml(draft_intents(load_article(article_path), wn), load_article(article_path))
+    bad = tmp_path / "bad.intents.toml"
+    bad.write_text(text.replace("Rest is the main treatment.", "Rest is the best medicine.", 1))
+    out = voiceskill("intents", "check", str(article_path), "--intents", str(bad))
+    assert out.returncode == 1 and "not article text" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_intents_commands_bad_input_one_line_error(tmp_path: Path) -> None:
+    out = voiceskill("intents", "draft", str(tmp_path / "missing.txt"))
+    assert out.returncode != 0 and out.stderr.count("\n") == 1 and "not found" in out.stderr
+    garbage = tmp_path / "x.intents.toml"
+    garbage.write_text("[[intent]\nname=")
+    out = voiceskill("intents", "check", str(SHIN), "--intents", str(garbage))
+    assert out.returncode != 0 and "Traceback" not in out.stderr

@@ -1,0 +1,270 @@
+"""Lexical knowledge for intents built from an article: synonyms and word classes from WordNet,
+and question types (why -> causes, how much -> quantities, when -> conditions).
+
+WordNet 3.0 comes from Debian's ``wordnet-base`` package (``/usr/share/wordnet``) and is read
+with NLTK's WordNet reader. It is only read while intents are built: :class:`WordNet` is a
+context manager, and what intents keep from it is a few small tables of words.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from voiceskill.errors import IntentsError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORDNET_DIR = Path("/usr/share/wordnet")
+"""Where Debian's ``wordnet-base`` installs WordNet 3.0 (``$VOICESKILL_WORDNET`` overrides)."""
+
+# WordNet's fixed table of lexicographer files (the Debian package leaves out the `lexnames`
+# file that NLTK's reader wants; it is the same for every WordNet 3.0 database).
+_LEXNAMES = (
+    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body "
+    "noun.cognition noun.communication noun.event noun.feeling noun.food noun.group noun.location "
+    "noun.motive noun.object noun.person noun.phenomenon noun.plant noun.possession noun.process "
+    "noun.quantity noun.relation noun.shape noun.state noun.substance noun.time verb.body verb.change "
+    "verb.cognition verb.communication verb.competition verb.consumption verb.contact verb.creation "
+    "verb.emotion verb.motion verb.perception verb.possession verb.social verb.stative verb.weather "
+    "adj.ppl").split()
+_LEXNAMES_FILE = "".join(f"{i:02d}\t{name}\t{i}\n" for i, name in enumerate(_LEXNAMES))
+
+CONCRETE_CLASSES = frozenset({"noun.body", "noun.animal", "noun.plant", "noun.artifact", "noun.food",
+                              "noun.substance", "noun.object"})
+"""Word classes of things: a question naming another thing of the subject's class (another body
+part when the article is about one) is about something else."""
+
+_WORD = re.compile(r"[a-z]+")
+
+
+def wordnet_dir() -> Path:
+    return Path(os.environ.get("VOICESKILL_WORDNET") or DEFAULT_WORDNET_DIR)
+
+
+def wordnet_available(path: Path | None = None) -> bool:
+    return ((path or wordnet_dir()) / "data.noun").is_file()
+
+
+class WordNet:
+    """WordNet 3.0 read from a directory of its database files (``data.*``, ``index.*``).
+
+    Use as a context manager; :meth:`synonyms` and friends only return plain lower-case words.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or wordnet_dir()
+        self._reader: Any = None
+        self._pos_cache: dict[str, str | None] = {}
+
+    def __enter__(self) -> WordNet:
+        if not wordnet_available(self.path):
+            raise IntentsError(f"WordNet not found in {self.path}: install Debian's `wordnet-base` "
+                               f"(scripts/dev.sh setup does) or set VOICESKILL_WORDNET")
+        import nltk.data
+        from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+        root = str(self.path)
+        if root not in nltk.data.path:
+            nltk.data.path.append(root)  # NLTK only reads corpora under its data paths
+
+        class _Reader(WordNetCorpusReader):  # type: ignore[misc]
+            def open(self, file: str) -> Any:
+                if file == "lexnames":
+                    return io.StringIO(_LEXNAMES_FILE)
+                return super().open(file)
+
+            def map_wn(self, version: str = "wordnet") -> None:
+                return None  # no mapping to other WordNet versions (multilingual data) needed
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._reader = _Reader(root, None)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._reader = None
+
+    @property
+    def reader(self) -> Any:
+        if self._reader is None:
+            raise RuntimeError("WordNet used outside its `with` block")
+        return self._reader
+
+    @staticmethod
+    def _plain(names: Iterable[str]) -> set[str]:
+        return {n.lower() for n in names if _WORD.fullmatch(n.lower())}
+
+    def synonyms(self, word: str, senses: int = 2, wholes: bool = False) -> set[str]:
+        """One-word synonyms of ``word``: words sharing one of its ``senses`` most frequent senses
+        (per part of speech) for which that sense is one of their own ``senses`` most frequent
+        (so "heart" is no synonym of "nerve"); with ``wholes``, also the names of the whole of
+        the same kind its first noun sense is a part of (a muscle -> the body part)."""
+        out: set[str] = set()
+        for pos in ("n", "v", "a", "r"):
+            base = self.reader.morphy(word, pos)
+            if base is None:
+                continue
+            synsets = self.reader.synsets(base, pos=pos)[:senses]
+            for i, synset in enumerate(synsets):
+                for name in self._plain(lemma.name() for lemma in synset.lemmas()):
+                    if (synset in self.reader.synsets(name, pos=pos)[:senses]
+                            and self.dominant_pos(name) in (pos, "s" if pos == "a" else pos)):
+                        out.add(name)
+                if wholes and pos == "n" and i == 0:
+                    for whole in [h for h in synset.part_holonyms() if h.lexname() == synset.lexname()][:1]:
+                        for name in self._plain(lemma.name() for lemma in whole.lemmas()):
+                            for same in {*self.reader.synsets(name, pos="n")[:1],
+                                         *self.reader.synsets(name + "s", pos="n")[:1]}:
+                                out |= self._plain(lemma.name() for lemma in same.lemmas())
+        out.discard(word)
+        return out
+
+    def lemma(self, word: str) -> str:
+        """The dictionary form of ``word`` ("largest" -> "large"), or the word itself."""
+        for pos in ("n", "v", "a", "r"):
+            base = self.reader.morphy(word, pos)
+            if base:
+                return str(base)
+        return word
+
+    def definition(self, word: str) -> str:
+        """The dictionary definition (gloss) of the most frequent noun sense of ``word``."""
+        base = self.reader.morphy(word, "n")
+        synsets = self.reader.synsets(base, pos="n") if base else []
+        return synsets[0].definition() if synsets else ""
+
+    def dominant_pos(self, word: str) -> str | None:
+        """The part of speech ``word`` is used as most (sense-tagged counts); None if unseen."""
+        if word not in self._pos_cache:
+            self._pos_cache[word] = self._dominant_pos(word)
+        return self._pos_cache[word]
+
+    def _dominant_pos(self, word: str) -> str | None:
+        counts = {pos: sum(lemma.count() for s in self.reader.synsets(word, pos=pos)
+                           for lemma in s.lemmas() if lemma.name().lower() == word)
+                  for pos in ("n", "v", "a", "r")}
+        best = max(counts, key=lambda p: counts[p])
+        return best if counts[best] > 0 else None
+
+    def is_unit(self, word: str) -> bool:
+        """Whether one of the two most frequent noun senses of ``word`` (or of its singular) is a
+        unit of measurement or of time (ounce, day, minute)."""
+        forms = {word, self.reader.morphy(word, "n") or word}
+        if word.endswith("s"):
+            forms.add(word[:-1])
+        for form in forms:
+            for synset in self.reader.synsets(form, pos="n")[:2]:
+                if any(h.name() in ("unit_of_measurement.n.01", "time_unit.n.01")
+                       for h in synset.closure(lambda s: s.hypernyms())):
+                    return True
+        return False
+
+    def noun_class(self, word: str) -> str | None:
+        """The word class (lexicographer file) of the most frequent noun sense of ``word``."""
+        synsets = self.reader.synsets(word, pos="n")
+        return synsets[0].lexname() if synsets else None
+
+    def is_mostly_noun(self, word: str) -> bool:
+        """Whether ``word`` is used as a noun more than as anything else (sense-tagged counts)."""
+        counts: dict[str, int] = {}
+        for pos in ("n", "v", "a", "r"):
+            counts[pos] = sum(lemma.count() for s in self.reader.synsets(word, pos=pos)
+                              for lemma in s.lemmas() if lemma.name().lower() == word)
+        return counts["n"] > 0 and counts["n"] >= max(counts.values())
+
+    def kindred_words(self, word: str, min_count: int = 1) -> tuple[str | None, set[str]]:
+        """The word class of the first noun sense of ``word`` and common one-word nouns of the
+        same kind: the descendants of its highest ancestor still in that class (for a muscle:
+        every body part), each named by a word whose most frequent sense it is."""
+        synsets = self.reader.synsets(word, pos="n")
+        if not synsets:
+            return None, set()
+        first = synsets[0]
+        lexname = first.lexname()
+        top = first
+        while True:
+            ups = [h for h in top.hypernyms() if h.lexname() == lexname]
+            if not ups:
+                break
+            top = ups[0]
+        out: set[str] = set()
+        for synset in top.closure(lambda s: s.hyponyms()):
+            for lemma in synset.lemmas():
+                name = lemma.name().lower()
+                if (_WORD.fullmatch(name) and lemma.count() >= min_count
+                        and self.dominant_pos(name) in (("n", None) if min_count == 0 else ("n",))):
+                    senses = self.reader.synsets(name, pos="n")
+                    if senses and senses[0] == synset:
+                        out.add(name)
+        return lexname, out
+
+
+@dataclass(frozen=True)
+class QuestionType:
+    """A kind of question and the kind of sentence that answers it."""
+
+    name: str
+    cues: tuple[tuple[str, float], ...]
+    """Question phrases (as written) and the weight they add to a sentence of this kind."""
+    sentence: re.Pattern[str]
+    """Matches the text of sentences of this kind."""
+
+
+_NUMBER = (r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|"
+           r"hundred|dozen|half|quarter|minimum|maximum|at least|at most|percent|ounces?|liters?|"
+           r"litres?|cups?|glasses|grams?|milligrams?|kilos?|pounds?|minutes?|hours?|seconds?|"
+           r"days?|weeks?|times a|per)\b")
+
+QUESTION_TYPES: tuple[QuestionType, ...] = (
+    QuestionType("cause", (("why", 1.5), ("what cause", 1.5), ("what make", 1.0), ("reason", 1.0),
+                           ("how come", 1.0), ("cause", 0.5)),
+                 re.compile(r"\b(caus\w*|due to|leads? to|lead to|because|results? (from|in)|"
+                            r"triggers?|reasons?)\b", re.IGNORECASE)),
+    QuestionType("quantity", (("how much", 1.5), ("how many", 1.5), ("how often", 1.0),
+                              ("how long", 1.0), ("amount", 1.0)),
+                 re.compile(_NUMBER, re.IGNORECASE)),
+    QuestionType("condition", (("when should", 1.0), ("when to", 1.0), ("when do i need", 1.0)),
+                 re.compile(r"\b(if|unless|when)\b", re.IGNORECASE)),
+    QuestionType("timing", (("when should", 1.5), ("before or after", 1.5), ("what time", 0.5),
+                            ("before", 0.5), ("after", 0.5)),
+                 re.compile(r"\b(before|after|during|while|first|then)\b", re.IGNORECASE)),
+    QuestionType("professional", (("should i see", 1.5), ("see someone", 1.5), ("worry", 1.5),
+                                  ("worried", 1.5), ("serious", 1.5), ("medical", 1.5), ("checked", 1.0),
+                                  ("professional", 1.5), ("normal", 0.5)),
+                 re.compile(r"\b(see|consult|visit|call|seek) (a|an|your) \w+|\b(doctor|physician|physio\w*|"
+                            r"medical|professional|emergency|clinic|hospital)\b", re.IGNORECASE)),
+    QuestionType("action", (("what should i do", 1.5), ("what do i do", 1.5), ("what can i do", 1.5),
+                            ("how do i", 0.5), ("how can i", 0.5), ("how to", 0.5)),
+                 re.compile(r"^(\w+ly )?(stay|take|eat|drink|avoid|try|use|keep|make|increase|"
+                            r"decrease|reduce|warm|stretch|rest|stop|start|see|do|don't|never|always|"
+                            r"include|add|get|go|wear|apply|move|hold|breathe|relax|ice|replace|return|"
+                            r"strengthen|switch|choose|run|walk)\b|"
+                            r"\b(can|should|may) (\w+ )?(be relieved|help|prevent|treat|ease)|\bby \w+ing\b",
+                            re.IGNORECASE)),
+    QuestionType("immediate", (("right now", 1.5), ("in the moment", 1.5), ("right this second", 1.5),
+                               ("get rid of", 1.0), ("fast", 1.0), ("quick", 1.0), ("loosen", 1.0),
+                               ("mid", 0.5), ("now", 0.5), ("while", 0.5), ("during", 0.5)),
+                 re.compile(r"\b(quickly|immediately|right away|at once|instantly|relieved?|relief|"
+                            r"ease[ds]?|on the spot)\b", re.IGNORECASE)),
+    QuestionType("feel", (("feel like", 1.0), ("how do i know", 1.5), ("how can i tell", 1.5),
+                          ("symptom", 1.0), ("sign", 0.5), ("recognize", 1.0)),
+                 re.compile(r"\b(feel|felt|sign|symptoms?|notice|visible)\b", re.IGNORECASE)),
+    QuestionType("definition", (("what is", 0.5), ("what are", 0.5), ("mean", 0.5),
+                                ("exactly", 0.5)),
+                 re.compile(r"^[\w ,]{0,60}\b(is|are) (a|an|the|sudden|one|\w+ing)\b", re.IGNORECASE)),
+)
+"""Question types every article shares; none names anything an article is about."""
+
+
+def question_types_of(sentence: str) -> tuple[QuestionType, ...]:
+    return tuple(q for q in QUESTION_TYPES if q.sentence.search(sentence))

@@ -19,7 +19,7 @@ from voiceskill.errors import VoiceskillError
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("ask", "listen", "run", "model", "devices", "config", "doctor", "service")
+COMMANDS = ("ask", "listen", "run", "wyoming", "model", "devices", "config", "doctor", "service")
 
 
 def _common_options() -> argparse.ArgumentParser:

@@ -197,6 +197,10 @@ class _LimitedReader:
         self._peer = peer
         self.refusal: str | None = None
 
+    @property
+    def raw(self) -> asyncio.StreamReader:
+        return self._reader
+
     def at_eof(self) -> bool:
         return self._reader.at_eof()
 
@@ -321,6 +325,7 @@ class CoachHandler(AsyncEventHandler):
         self._stream: _Stream | None = None
         self._slot = False
         self._overdue: asyncio.TimerHandle | None = None
+        self._closing = False
 
     # -- life cycle ------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -343,10 +348,12 @@ class CoachHandler(AsyncEventHandler):
         except Exception:  # noqa: BLE001  (one connection must never take the server down)
             log.exception("connection %s: unexpected error; closing it", self.peer)
         else:
-            if not self.limited.at_eof() and self.limited.refusal is None and self._is_running:
+            if not (self.limited.at_eof() or self.limited.refusal or self._closing or not self._is_running):
                 log.warning("connection %s closed: a malformed event", self.peer)
 
     async def disconnect(self) -> None:
+        if self._stream is not None:
+            log.info("connection %s ended mid-stream: %.1f s of audio dropped", self.peer, self._stream.audio_s)
         await self._end_stream()
         self.server.connection_closed(self)
 
@@ -358,9 +365,25 @@ class CoachHandler(AsyncEventHandler):
 
     async def _fail(self, text: str, code: str) -> bool:
         """Tell the client what went wrong and close the connection."""
+        self._closing = True
         log.warning("connection %s: %s", self.peer, text)
         await self.write_event(Error(text=text, code=code).event())
+        await self._linger()
         return False
+
+    async def _linger(self, limit_s: float = 1.0) -> None:
+        """Half-close, then discard what the client still sends for up to ``limit_s``: closing a
+        socket with unread input resets it, and a reset may destroy the error event in flight."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        try:
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            while (left := deadline - loop.time()) > 0:
+                if not await asyncio.wait_for(self.limited.raw.read(65_536), left):
+                    break
+        except (ConnectionError, OSError, asyncio.TimeoutError):
+            pass
 
     # -- events ------------------------------------------------------------------------------------
     async def handle_event(self, event: Event) -> bool:
@@ -431,16 +454,24 @@ class CoachHandler(AsyncEventHandler):
         return True
 
     def _stream_overdue(self) -> None:
+        self._overdue = None
+        if self._closing:
+            return
         log.warning("connection %s closed: the audio stream lasted more than %g s", self.peer,
                     self.config.max_stream_s)
         asyncio.ensure_future(self._close_overdue())
 
     async def _close_overdue(self) -> None:
+        self._closing = True
         try:
+            await self._end_stream()
             await self.write_event(Error(text=f"audio stream longer than {self.config.max_stream_s:g} s",
                                          code="stream-too-long").event())
-        except (ConnectionError, _Refused):
+            await self._linger()
+        except (ConnectionError, _Refused, RuntimeError):
             pass
+        except Exception:  # noqa: BLE001
+            log.exception("connection %s: closing an overdue stream failed", self.peer)
         await self.stop()
 
     async def _on_audio_chunk(self, chunk: AudioChunk) -> bool:
@@ -469,6 +500,9 @@ class CoachHandler(AsyncEventHandler):
                 await self.write_event(Transcript(text="", language="en").event())
             return True
         started = time.perf_counter()
+        if self._overdue is not None:  # the stream is over: no wall-time limit while it is finished
+            self._overdue.cancel()
+            self._overdue = None
         try:
             best = await stream.finish()
         finally:

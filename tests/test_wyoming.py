@@ -401,6 +401,46 @@ def test_a_never_ending_stream_is_cut_off(coach: Coach, caplog: pytest.LogCaptur
     assert sent_fast > 20 and dropped and max(dropped) <= 2.2
 
 
+def test_connections_and_decoders_beyond_the_limits_are_refused(coach: Coach,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario(server: WyomingServer, port: int) -> tuple[Event | None, Event | None, Event | None]:
+        holders = [AsyncTcpClient("127.0.0.1", port) for _ in range(2)]
+        for holder in holders:
+            await holder.connect()
+        # the first holder takes the only decoder and keeps it
+        await holders[0].write_event(Transcribe().event())
+        await holders[0].write_event(AudioStart(rate=16000, width=2, channels=1).event())
+        await holders[1].write_event(Describe().event())
+        assert Info.is_type((await read(holders[1])).type)  # both are being served
+        async with AsyncTcpClient("127.0.0.1", port) as third:
+            refused = await read(third)  # a third connection is one too many
+        await hang_up(holders[1])
+        for _ in range(100):
+            if server.connections < 2:
+                break
+            await asyncio.sleep(0.02)
+        async with AsyncTcpClient("127.0.0.1", port) as waiting:
+            await waiting.write_event(Transcribe().event())
+            await waiting.write_event(AudioStart(rate=16000, width=2, channels=1).event())
+            busy = await read(waiting)
+        await hang_up(holders[0])
+        for _ in range(100):
+            if server.connections == 0:
+                break
+            await asyncio.sleep(0.02)
+        answer = await ask(port, "how much water should I drink")
+        return refused, busy, answer
+
+    with caplog.at_level(logging.INFO, logger="voiceskill.wyoming_server"):
+        refused, busy, answer = serve(coach, scenario, max_connections=2, max_asr_streams=1, asr_wait_s=0.3)
+    assert refused is not None and Error.from_event(refused).code == "busy"
+    assert busy is not None and Error.from_event(busy).code == "busy" and "decoders" in Error.from_event(busy).text
+    assert answer is not None and Handled.is_type(answer.type)  # and nothing stays blocked
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("refused: more than 2 connections" in m for m in messages)
+    assert any("all 1 decoders are busy" in m for m in messages)
+
+
 # -- tts --------------------------------------------------------------------------------------------
 
 

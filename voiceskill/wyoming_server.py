@@ -214,7 +214,8 @@ class _LimitedReader:
 
     async def _timed(self, what: str, awaitable: Any) -> Any:
         try:
-            return await asyncio.wait_for(awaitable, self._config.idle_timeout_s)
+            async with asyncio.timeout(self._config.idle_timeout_s):
+                return await awaitable
         except asyncio.TimeoutError:
             raise self._refuse(f"nothing received for {self._config.idle_timeout_s:g} s ({what})") from None
 
@@ -251,6 +252,32 @@ class _LimitedReader:
             raise self._refuse(f"frame of {n} bytes")
         data: bytes = await self._timed("reading a frame", self._reader.readexactly(n))
         return data
+
+
+class _CoalescingWriter:
+    """The connection's stream writer, collecting what :func:`wyoming.event.async_write_event`
+    writes in pieces (header line, data, payload) into one ``send`` at its ``drain()``: one
+    system call per event instead of two or three (it halves the server's cost of a reply)."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self._parts.append(data)
+
+    def writelines(self, data: Iterable[bytes]) -> None:
+        self._parts.extend(data)
+
+    async def drain(self) -> None:
+        if self._parts:
+            data = b"".join(self._parts)
+            self._parts.clear()
+            self._writer.write(data)
+        await self._writer.drain()
+
+    def __getattr__(self, name: str) -> Any:  # close, write_eof, get_extra_info, ...
+        return getattr(self._writer, name)
 
 
 class _Stream:
@@ -316,7 +343,7 @@ class CoachHandler(AsyncEventHandler):
         peer = writer.get_extra_info("peername")
         self.peer = f"#{number}" + (f" ({peer[0]}:{peer[1]})" if isinstance(peer, tuple) and len(peer) >= 2 else "")
         self.limited = _LimitedReader(reader, server.config, self.peer)
-        super().__init__(self.limited, writer)  # type: ignore[arg-type]
+        super().__init__(self.limited, _CoalescingWriter(writer))  # type: ignore[arg-type]
         self.server = server
         self.config = server.config
         self.coach = server.coach
@@ -359,7 +386,8 @@ class CoachHandler(AsyncEventHandler):
 
     async def write_event(self, event: Event) -> None:
         try:
-            await asyncio.wait_for(super().write_event(event), self.config.idle_timeout_s)
+            async with asyncio.timeout(self.config.idle_timeout_s):
+                await super().write_event(event)
         except asyncio.TimeoutError:
             raise self.limited._refuse(f"the client read nothing for {self.config.idle_timeout_s:g} s") from None
 

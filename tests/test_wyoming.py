@@ -482,6 +482,14 @@ def test_command_serves_until_sigterm_and_reports_bad_uris(model: SpeechModel, t
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1].startswith("voiceskill: error:") and "tcp://" in bad.stderr
 
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = subprocess.run([sys.executable, "-m", "voiceskill", "-q", "wyoming", "--no-tts", "--uri",
+                               f"tcp://127.0.0.1:{taken.getsockname()[1]}"], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+    assert busy.returncode == 1 and busy.stderr.count("\n") == 1 and "address already in use" in busy.stderr
+
     sock = tmp_path / "coach.sock"
     proc = subprocess.Popen([sys.executable, "-m", "voiceskill", "wyoming", "--no-tts", "--uri", f"unix://{sock}"],
                             cwd=REPO, stderr=subprocess.PIPE, text=True)

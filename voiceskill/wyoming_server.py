@@ -136,6 +136,12 @@ class Coach:
         return open_passes(self.model, self.recognizer_config, self.vocabulary)
 
     def choose(self, heard: list[Heard]) -> Heard:
+        """``listen``'s decision: the first pass when it is already clear (``more_passes_below``,
+        as :func:`voiceskill.passes.hear_file` stops there), else the best of all passes."""
+        first = heard[:1]
+        if first and first[0].transcript.text.strip() and \
+                self.confidence(first[0].transcript) >= self.recognizer_config.more_passes_below:
+            return best_hypothesis(first, self.confidence)
         return best_hypothesis(heard, self.confidence)
 
     def answer(self, dialog: Dialog, text: str) -> Reply:

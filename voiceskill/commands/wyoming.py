@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--no-tts", action="store_true", help="do not offer the coach's voice (text to speech)")
     p.add_argument("--zeroconf", nargs="?", const="voiceskill", metavar="NAME",
                    help="announce the service on the local network for Home Assistant's discovery "
-                        "(mDNS; needs `pip install zeroconf`; tcp:// only)")
+                        "(mDNS; needs `pip install 'voiceskill[zeroconf]'`; tcp:// only)")
     p.set_defaults(func=run_wyoming)
 
 
@@ -59,8 +59,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 def run_wyoming(args: argparse.Namespace) -> int:
     started = time.monotonic()
     config, _ = load_config(args.config, os.environ, _overrides(args))
-    if args.zeroconf is not None and urlparse(config.wyoming.uri).scheme != "tcp":
-        raise ConfigError("--zeroconf announces a TCP port: use --uri tcp://HOST:PORT")
+    if args.zeroconf is not None:
+        if urlparse(config.wyoming.uri).scheme != "tcp":
+            raise ConfigError("--zeroconf announces a TCP port: use --uri tcp://HOST:PORT")
+        try:
+            import zeroconf  # noqa: F401  (wyoming.zeroconf needs it)
+        except ImportError:
+            raise ConfigError("--zeroconf needs the zeroconf package: pip install 'voiceskill[zeroconf]'") from None
     from voiceskill.models import resolve_model_dir
     from voiceskill.recognizer import SpeechModel
     from voiceskill.router import Router
@@ -105,10 +110,8 @@ async def _serve(coach: Any, config: WyomingConfig, zeroconf_name: str | None, s
 
 
 async def _announce(uri: str, name: str) -> None:
-    try:
-        from wyoming.zeroconf import HomeAssistantZeroconf
-    except ImportError:
-        raise ConfigError("--zeroconf needs the zeroconf package: pip install zeroconf") from None
+    from wyoming.zeroconf import HomeAssistantZeroconf
+
     parsed = urlparse(uri)
     host = parsed.hostname if parsed.hostname not in ("0.0.0.0", "::", None) else None
     announcer = HomeAssistantZeroconf(port=int(parsed.port or 0), name=name, host=host)

@@ -441,6 +441,33 @@ def test_connections_and_decoders_beyond_the_limits_are_refused(coach: Coach,
     assert any("all 1 decoders are busy" in m for m in messages)
 
 
+def test_malformed_and_unsupported_audio_get_an_error(coach: Coach) -> None:
+    async def attempt(port: int, *events: Event) -> Error:
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            for event in events:
+                await client.write_event(event)
+            reply = await read(client)
+            assert await read(client) is None  # and the connection is closed
+        assert reply is not None and Error.is_type(reply.type), reply
+        return Error.from_event(reply)
+
+    async def scenario(server: WyomingServer, port: int) -> list[Error]:
+        start = AudioStart(rate=16000, width=2, channels=1).event()
+        return [
+            await attempt(port, Transcribe().event(), AudioStart(rate=48000, width=2, channels=6).event()),
+            await attempt(port, Transcribe().event(), start, Event(type="audio-chunk", data={}, payload=b"\0\0")),
+            await attempt(port, Transcribe().event(), start,  # 3 bytes of 16-bit stereo: not whole samples
+                          AudioChunk(rate=16000, width=2, channels=2, audio=b"\0\0\0").event()),
+            await attempt(port, Transcript(text="x" * 5000).event()),
+        ]
+
+    six, no_format, ragged, too_long = serve(coach, scenario)
+    assert six.code == "unsupported-audio" and "6 channels" in six.text
+    assert no_format.code == "bad-event"
+    assert ragged.code == "unsupported-audio"
+    assert too_long.code == "too-long"
+
+
 # -- tts --------------------------------------------------------------------------------------------
 
 

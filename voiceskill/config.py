@@ -107,7 +107,7 @@ class WyomingConfig:
     conversation_idle_s: float = 600.0
     max_header_bytes: int = 16_384
     max_data_bytes: int = 65_536
-    max_payload_bytes: int = 1_048_576
+    max_payload_bytes: int = 262_144
     max_text_chars: int = 1_000
     idle_timeout_s: float = 60.0
     max_audio_s: float = 30.0

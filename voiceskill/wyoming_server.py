@@ -366,6 +366,7 @@ class CoachHandler(AsyncEventHandler):
             log.warning("connection %s refused: %s", self.peer, self._refuse)
             try:
                 await self.write_event(Error(text=self._refuse, code="busy").event())
+                await self._linger(0.5)
             except (ConnectionError, asyncio.TimeoutError, _Refused):
                 pass
             finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -83,6 +84,10 @@ def run_wyoming(args: argparse.Namespace) -> int:
             synthesizer = stack.enter_context(Synthesizer(config.speaker))
         coach = Coach(router, model, config.recognizer, vocabulary, synthesizer, config.speaker.voice)
         coach.open_ear().close()  # builds the grammar once (and fails here, not on the first request)
+        # Everything loaded so far lives as long as the process: keep the garbage collector from
+        # walking it again on every full collection while requests are served.
+        gc.collect()
+        gc.freeze()
         try:
             asyncio.run(_serve(coach, config.wyoming, args.zeroconf, started))
         except OSError as exc:  # the address is taken, not ours, or the socket directory is missing

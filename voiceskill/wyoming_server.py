@@ -476,6 +476,7 @@ class CoachHandler(AsyncEventHandler):
         except asyncio.TimeoutError:
             return await self._fail(f"all {self.config.max_asr_streams} decoders are busy", "busy")
         self._slot = True
+        self.server.open_streams += 1
         loop = asyncio.get_running_loop()
         try:
             ear = await loop.run_in_executor(self.server.decoders, self.coach.open_ear)
@@ -560,6 +561,7 @@ class CoachHandler(AsyncEventHandler):
     def _release_slot(self) -> None:
         if self._slot:
             self._slot = False
+            self.server.open_streams -= 1
             self.server.asr_slots.release()
 
     async def _on_synthesize(self, request: Synthesize) -> bool:
@@ -613,6 +615,8 @@ class WyomingServer:
         self._handlers: set[CoachHandler] = set()
         self._numbers = itertools.count(1)
         self._asr_slots: asyncio.Semaphore | None = None
+        self.open_streams = 0
+        """Audio streams holding a decoder now."""
 
     @property
     def asr_slots(self) -> asyncio.Semaphore:

@@ -41,7 +41,6 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from wyoming.asr import Transcribe, Transcript  # noqa: E402
 from wyoming.audio import AudioChunk, AudioStart, AudioStop  # noqa: E402
 from wyoming.client import AsyncTcpClient  # noqa: E402
-from wyoming.handle import Handled  # noqa: E402
 from wyoming.info import Describe, Info  # noqa: E402
 
 SAMPLES_PER_CHUNK = 1024

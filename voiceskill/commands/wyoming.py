@@ -70,7 +70,7 @@ def run_wyoming(args: argparse.Namespace) -> int:
     from voiceskill.models import resolve_model_dir
     from voiceskill.recognizer import SpeechModel
     from voiceskill.router import Router
-    from voiceskill.wyoming_server import Coach, WyomingServer
+    from voiceskill.wyoming_server import Coach
 
     router = Router.load(config.general.article, args.intents, config.router)
     model_dir = resolve_model_dir(config.general.model)

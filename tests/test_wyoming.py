@@ -457,9 +457,11 @@ def test_malformed_and_unsupported_audio_get_an_error(coach: Coach) -> None:
             await attempt(port, Transcribe().event(), start,  # 3 bytes of 16-bit stereo: not whole samples
                           AudioChunk(rate=16000, width=2, channels=2, audio=b"\0\0\0").event()),
             await attempt(port, Transcript(text="x" * 5000).event()),
+            await attempt(port, Transcribe().event(), start, start),  # a second start inside a stream
         ]
 
-    six, no_format, ragged, too_long = serve(coach, scenario)
+    six, no_format, ragged, too_long, restart = serve(coach, scenario)
+    assert restart.code == "bad-event" and "inside an audio stream" in restart.text
     assert six.code == "unsupported-audio" and "6 channels" in six.text
     assert no_format.code == "bad-event"
     assert ragged.code == "unsupported-audio"

@@ -465,7 +465,8 @@ class CoachHandler(AsyncEventHandler):
         return True
 
     async def _on_audio_start(self, start: AudioStart) -> bool:
-        await self._end_stream()
+        if self._stream is not None:  # each stream costs a decoder set: no restarting without an end
+            return await self._fail("audio-start inside an audio stream (send audio-stop first)", "bad-event")
         if not (isinstance(start.rate, int) and 4_000 <= start.rate <= 192_000
                 and start.width in (1, 2, 3, 4) and start.channels in (1, 2)):
             return await self._fail(f"unsupported audio: {start.rate} Hz, {start.width}-byte samples, "

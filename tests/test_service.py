@@ -216,3 +216,82 @@ def test_cli_print_and_root_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "char-gpiochip rw" in k["DeviceAllow"] and k["ExecStart"][0].endswith(f"run --config {config}")
     assert cli.main(["service", "install", "--user", "--no-start"]) == 1  # terminal trigger: refused
     assert 'trigger is "terminal"' in capsys.readouterr().err
+
+
+# -- the Home Assistant server (voiceskill wyoming) -------------------------------------------------
+
+
+def test_wyoming_unit_differs_from_the_offline_unit_only_in_its_network() -> None:
+    offline = keys(render_unit(system_spec(Path("/opt/vs/bin/voiceskill"))))
+    loopback = keys(render_unit(system_spec(Path("/opt/vs/bin/voiceskill"), wyoming_uri="tcp://127.0.0.1:10700")))
+    assert loopback["ExecStart"] == ["/opt/vs/bin/voiceskill wyoming --uri tcp://127.0.0.1:10700"]
+    assert loopback["RestrictAddressFamilies"] == ["AF_UNIX AF_NETLINK AF_INET AF_INET6"]
+    assert loopback["IPAddressDeny"] == ["any"] and loopback["IPAddressAllow"] == ["localhost"]
+    assert "PrivateNetwork" not in loopback
+    changed = {k for k in set(offline) | set(loopback) if offline.get(k) != loopback.get(k)}
+    assert changed == {"ExecStart", "Description", "After", "Wants", "SyslogIdentifier",
+                       "RestrictAddressFamilies", "PrivateNetwork", "IPAddressDeny", "IPAddressAllow"}
+    assert loopback["SyslogIdentifier"] == ["voiceskill-wyoming"]
+    assert system_spec(Path("/x"), wyoming_uri="tcp://127.0.0.1:1").unit_name == "voiceskill-wyoming.service"
+
+    lan = keys(render_unit(system_spec(Path("/x/voiceskill"), wyoming_uri="tcp://0.0.0.0:10700")))
+    assert lan["IPAddressAllow"][0].split() == ["localhost", *service.PRIVATE_NETWORKS]
+    narrowed = keys(render_unit(system_spec(Path("/x/voiceskill"), wyoming_uri="tcp://0.0.0.0:10700",
+                                            ip_allow=("localhost", "192.168.1.20/32"))))
+    assert narrowed["IPAddressAllow"] == ["localhost 192.168.1.20/32"]
+
+    unix = keys(render_unit(system_spec(Path("/x/voiceskill"), wyoming_uri="unix:///run/coach/wy.sock")))
+    assert unix["PrivateNetwork"] == ["yes"] and "AF_INET" not in unix["RestrictAddressFamilies"][0]
+    assert "-/run/coach" in unix["ReadWritePaths"][0].split()
+
+    user = keys(render_unit(UnitSpec(exec_path=Path("/x/voiceskill"), user_unit=True,
+                                     wyoming_uri="tcp://127.0.0.1:10700")))
+    assert user["RestrictAddressFamilies"] == ["AF_UNIX AF_NETLINK AF_INET AF_INET6"]
+    assert "IPAddressAllow" not in user  # user managers cannot filter addresses
+
+
+def test_wyoming_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    require(shutil.which("systemd-analyze"), "systemd-analyze (sudo apt install systemd)")
+    account = ordinary_account()
+    require(account, "a non-root account on this machine (e.g. `useradd pi`)")
+    for uri in ("tcp://0.0.0.0:10700", "unix:///run/coach/wy.sock"):
+        spec = system_spec(Path(sys.executable), run_as=account, groups=service.existing_groups(),
+                           wyoming_uri=uri)
+        unit = tmp_path / "voiceskill-wyoming.service"
+        unit.write_text(render_unit(spec))
+        done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert [line for line in done.stderr.splitlines() if "voiceskill-wyoming.service" in line] == []
+
+
+def test_wyoming_unit_install_and_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    runner = FakeSystemctl()
+    spec = system_spec(Path("/opt/vs/bin/voiceskill"), wyoming_uri="tcp://127.0.0.1:10700")
+    path = service.install(spec, tmp_path / "system", runner)
+    assert path == tmp_path / "system" / "voiceskill-wyoming.service"
+    assert runner.calls[-1] == ["systemctl", "enable", "--now", "voiceskill-wyoming.service"]
+    assert service.uninstall(False, tmp_path / "system", runner, service.WYOMING_UNIT_NAME) == path
+
+    account = ordinary_account()
+    require(account, "a non-root account on this machine (e.g. `useradd pi`)")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "voiceskill").write_text("#!/bin/sh\n")
+    (bindir / "voiceskill").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    assert cli.main(["service", "install", "--print", "--wyoming", "--run-as", account,
+                     "--uri", "tcp://0.0.0.0:10700", "--allow", "192.168.1.0/24"]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""  # the terminal trigger does not matter to the server
+    k = keys(printed.out)
+    assert k["ExecStart"][0].endswith("voiceskill wyoming --uri tcp://0.0.0.0:10700")
+    assert k["IPAddressAllow"] == ["localhost 192.168.1.0/24"]
+    assert cli.main(["service", "install", "--print", "--wyoming", "--run-as", account, "--allow", "lan"]) == 1
+    assert "not an IP address" in capsys.readouterr().err
+    assert cli.main(["service", "install", "--print", "--run-as", account, "--uri", "tcp://0.0.0.0:1"]) == 1
+    assert "add --wyoming" in capsys.readouterr().err
+    assert cli.main(["service", "install", "--print", "--wyoming", "--run-as", account, "--uri", "ftp://x"]) == 1
+    assert "tcp://HOST:PORT" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from voiceskill.errors import VoiceskillError
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("ask", "listen", "run", "model", "devices", "config", "doctor", "service", "intents")
+COMMANDS = ("ask", "listen", "run", "wyoming", "model", "devices", "config", "doctor", "service", "intents")
 
 
 def _common_options() -> argparse.ArgumentParser:

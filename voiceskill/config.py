@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 from voiceskill.audio import MicConfig
 from voiceskill.decide import DecisionConfig
@@ -82,6 +83,70 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class WyomingConfig:
+    """The Wyoming server (`voiceskill wyoming`, for Home Assistant).
+
+    uri: where to listen: tcp://HOST:PORT or unix://PATH.
+    max_connections: connections served at once; more are refused with an error event.
+    max_conversations: conversation ids whose dialog state is kept (the least recently used goes).
+    conversation_idle_s: seconds after which an unused conversation is forgotten.
+    max_header_bytes: longest event header line (JSON) accepted, in bytes.
+    max_data_bytes: largest event data block accepted, in bytes.
+    max_payload_bytes: largest event payload (e.g. one audio chunk) accepted, in bytes.
+    max_text_chars: longest text accepted for an answer or for speech synthesis.
+    idle_timeout_s: a connection that sends nothing (or reads nothing we send) this long is closed.
+    max_audio_s: longest audio stream, in seconds of audio; a longer one is ended with an error.
+    max_stream_s: longest wall time from audio-start to audio-stop, in seconds.
+    max_asr_streams: audio streams decoded at once.
+    asr_wait_s: how long a stream waits for a free decoder before it is refused.
+    decode_threads: threads decoding audio (0 = one per CPU core).
+    tts_chunk_ms: length of the audio chunks of synthesized speech, in ms.
+    """
+
+    uri: str = "tcp://127.0.0.1:10700"
+    max_connections: int = 100
+    max_conversations: int = 256
+    conversation_idle_s: float = 600.0
+    max_header_bytes: int = 16_384
+    max_data_bytes: int = 65_536
+    max_payload_bytes: int = 262_144
+    max_text_chars: int = 1_000
+    idle_timeout_s: float = 60.0
+    max_audio_s: float = 30.0
+    max_stream_s: float = 60.0
+    max_asr_streams: int = 4
+    asr_wait_s: float = 5.0
+    decode_threads: int = 0
+    tts_chunk_ms: int = 100
+
+    def __post_init__(self) -> None:
+        check_uri(self.uri)
+        for name in ("max_connections", "max_conversations", "max_header_bytes", "max_data_bytes",
+                     "max_payload_bytes", "max_text_chars", "max_asr_streams", "tts_chunk_ms"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("conversation_idle_s", "idle_timeout_s", "max_audio_s", "max_stream_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be more than 0")
+        if self.asr_wait_s < 0 or self.decode_threads < 0:
+            raise ValueError("asr_wait_s and decode_threads must not be negative")
+
+
+def check_uri(uri: str) -> None:
+    """Raise ValueError unless ``uri`` is ``tcp://HOST:PORT`` or ``unix://PATH``."""
+    try:
+        parsed = urlparse(uri)
+        port = parsed.port if parsed.scheme == "tcp" else None
+    except ValueError:
+        raise ValueError(f"bad URI {uri!r}: use tcp://HOST:PORT or unix://PATH") from None
+    if parsed.scheme == "tcp" and parsed.hostname and port is not None:
+        return
+    if parsed.scheme == "unix" and parsed.path:
+        return
+    raise ValueError(f"bad URI {uri!r}: use tcp://HOST:PORT or unix://PATH")
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """The whole configuration: one attribute (and one TOML section) per stage.
 
@@ -101,6 +166,7 @@ class AppConfig:
     wake: WakeConfig = field(default_factory=WakeConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    wyoming: WyomingConfig = field(default_factory=WyomingConfig)
 
 
 # --------------------------------------------------------------------------------------------

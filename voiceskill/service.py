@@ -16,12 +16,21 @@ Two flavours:
   at boot only with lingering enabled. Options that need the system manager (device cgroup,
   mount namespaces, groups) are left out of user units.
 
+``--wyoming`` installs a second unit, ``voiceskill-wyoming.service``, running ``voiceskill wyoming``
+(the coach for Home Assistant). Only its network differs: with a ``tcp://`` URI it may open IP
+sockets (``AF_INET``/``AF_INET6`` added to ``RestrictAddressFamilies=``, no ``PrivateNetwork=``) and,
+as a system unit, talk only to ``IPAddressAllow=`` (``localhost`` when it listens on loopback, else
+``localhost`` plus the private networks, or what ``--allow`` gives) with ``IPAddressDeny=any``; a
+``unix://`` socket keeps the offline unit's network settings. User managers cannot filter by
+address, so a user unit gets the address families only.
+
 Every ``systemctl`` call goes through a :data:`Runner` so tests never touch the host's systemd.
 """
 
 from __future__ import annotations
 
 import grp
+import ipaddress
 import logging
 import os
 import pwd
@@ -31,12 +40,16 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from voiceskill.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
 UNIT_NAME = "voiceskill.service"
+WYOMING_UNIT_NAME = "voiceskill-wyoming.service"
+PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "link-local")
+"""Who may reach a Wyoming server listening beyond loopback unless ``--allow`` says otherwise."""
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
 LINGER_DIR = Path("/var/lib/systemd/linger")
 SERVICE_GROUPS = ("audio", "input", "gpio")
@@ -72,6 +85,9 @@ class UnitSpec:
     gpio: allow the GPIO character devices (the trigger is a GPIO button).
     restart_s: ``RestartSec=``, seconds.
     stop_timeout_s: ``TimeoutStopSec=``, seconds.
+    wyoming_uri: run ``voiceskill wyoming --uri URI`` (for Home Assistant) instead of ``run``; a
+        ``tcp://`` URI is the only thing that lets IP sockets in (see :func:`render_unit`).
+    ip_allow: ``IPAddressAllow=`` of a system unit serving ``tcp://`` (empty = :func:`default_ip_allow`).
     """
 
     exec_path: Path
@@ -84,6 +100,26 @@ class UnitSpec:
     gpio: bool = False
     restart_s: int = 5
     stop_timeout_s: int = 15
+    wyoming_uri: str | None = None
+    ip_allow: tuple[str, ...] = ()
+
+    @property
+    def unit_name(self) -> str:
+        return UNIT_NAME if self.wyoming_uri is None else WYOMING_UNIT_NAME
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_ip_allow(uri: str) -> tuple[str, ...]:
+    """Who may talk to a Wyoming server at ``uri``: only this machine when it listens on loopback,
+    else this machine and the private networks (the home network Home Assistant is on)."""
+    host = urlparse(uri).hostname or ""
+    return ("localhost",) if _is_loopback(host) else ("localhost", *PRIVATE_NETWORKS)
 
 
 def _quote(arg: str) -> str:
@@ -105,14 +141,21 @@ def render_unit(spec: UnitSpec) -> str:
     system = not spec.user_unit
     if system and (not spec.run_as or spec.run_as == "root"):
         raise ValueError("a system unit must run as an ordinary user (User=), not root")
-    argv = [str(spec.exec_path), "run"] + (["--config", str(spec.config)] if spec.config else [])
+    uri = spec.wyoming_uri
+    tcp = uri is not None and urlparse(uri).scheme == "tcp"
+    command = ["run"] if uri is None else ["wyoming", "--uri", uri]
+    argv = [str(spec.exec_path), *command] + (["--config", str(spec.config)] if spec.config else [])
     after = ("sound.target bluetooth.target" if system else
              "pipewire.service pipewire-pulse.service wireplumber.service pulseaudio.service")
     unit = ["[Unit]",
-            "Description=voiceskill offline voice coach",
-            f"After={after}",
-            "StartLimitIntervalSec=300",
-            "StartLimitBurst=10"]
+            "Description=voiceskill offline voice coach" + ("" if uri is None else
+                                                            " for Home Assistant (Wyoming protocol)")]
+    if tcp:
+        unit += ["Wants=network-online.target", f"After=network-online.target {after}"]
+    else:
+        unit.append(f"After={after}")
+    unit += ["StartLimitIntervalSec=300",
+             "StartLimitBurst=10"]
     service = ["[Service]", "Type=simple"]
     if system:
         service.append(f"User={spec.run_as}")
@@ -129,18 +172,30 @@ def render_unit(spec: UnitSpec) -> str:
                 f"TimeoutStopSec={spec.stop_timeout_s}",
                 "StandardOutput=journal",
                 "StandardError=journal",
-                "SyslogIdentifier=voiceskill",
-                "# Least privilege: no network, no privileges, nothing writable but its own dirs.",
-                "NoNewPrivileges=yes",
-                "RestrictAddressFamilies=AF_UNIX AF_NETLINK",
-                "RestrictSUIDSGID=yes",
+                f"SyslogIdentifier={spec.unit_name.removesuffix('.service')}"]
+    if tcp:
+        service += ["# Least privilege: no privileges, nothing writable but its own dirs; the network",
+                    "# only for the Wyoming server (IP sockets, and for a system unit only the addresses",
+                    "# in IPAddressAllow=).",
+                    "NoNewPrivileges=yes",
+                    "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6"]
+    else:
+        service += ["# Least privilege: no network, no privileges, nothing writable but its own dirs.",
+                    "NoNewPrivileges=yes",
+                    "RestrictAddressFamilies=AF_UNIX AF_NETLINK"]
+    service += ["RestrictSUIDSGID=yes",
                 "RestrictNamespaces=yes",
                 "LockPersonality=yes",
                 "SystemCallArchitectures=native",
                 "UMask=0077"]
+    if system and tcp:
+        assert uri is not None
+        allow = spec.ip_allow or default_ip_allow(uri)
+        service += ["IPAddressDeny=any", f"IPAddressAllow={' '.join(allow)}"]
+    elif system:
+        service.append("PrivateNetwork=yes")
     if system:
-        service += ["PrivateNetwork=yes",
-                    "CapabilityBoundingSet=",
+        service += ["CapabilityBoundingSet=",
                     "AmbientCapabilities=",
                     "ProtectSystem=strict",
                     "ProtectHome=read-only",
@@ -158,8 +213,11 @@ def render_unit(spec: UnitSpec) -> str:
                     "DeviceAllow=char-input r"]
         if spec.gpio:
             service += ["DeviceAllow=char-gpiochip rw", "DeviceAllow=/dev/gpiomem rw"]
-        if spec.writable:
-            service.append("ReadWritePaths=" + " ".join("-" + _path_value(p) for p in spec.writable))
+        writable = list(spec.writable)
+        if uri is not None and urlparse(uri).scheme == "unix":  # the socket's folder
+            writable.append(Path(urlparse(uri).path).parent)
+        if writable:
+            service.append("ReadWritePaths=" + " ".join("-" + _path_value(p) for p in writable))
     install = ["[Install]", f"WantedBy={'multi-user.target' if system else 'default.target'}"]
     header = ["# Generated by `voiceskill service install` (see `voiceskill service install --print`)."]
     return "\n".join(header + unit + [""] + service + [""] + install) + "\n"
@@ -224,22 +282,25 @@ def writable_dirs(home: Path, record_dir: Path | None = None) -> tuple[Path, ...
 # systemctl
 
 
-def _systemctl(runner: Runner, user_unit: bool, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _systemctl(runner: Runner, user_unit: bool, *args: str, check: bool = True,
+               unit: str = UNIT_NAME) -> subprocess.CompletedProcess[str]:
     cmd = ["systemctl", *(["--user"] if user_unit else []), *args]
     done = runner(cmd)
     if check and done.returncode != 0:
         why = (done.stderr or done.stdout or "").strip().splitlines()
         raise ServiceError(f"`{' '.join(cmd)}` failed: {why[-1] if why else f'exit {done.returncode}'}"
-                           f"; see `journalctl {'--user ' if user_unit else ''}-u voiceskill`")
+                           f"; see `journalctl {'--user ' if user_unit else ''}-u "
+                           f"{unit.removesuffix('.service')}`")
     return done
 
 
 def install(spec: UnitSpec, directory: Path, runner: Runner, *, start: bool = True) -> Path:
     """Write the unit, reload systemd, enable it (and start it now unless ``start`` is False)."""
-    path = directory / UNIT_NAME
+    name = spec.unit_name
+    path = directory / name
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{UNIT_NAME}.tmp")
+        tmp = path.with_name(f".{name}.tmp")
         tmp.write_text(render_unit(spec), encoding="utf-8")
         tmp.chmod(0o644)
         tmp.replace(path)
@@ -248,29 +309,29 @@ def install(spec: UnitSpec, directory: Path, runner: Runner, *, start: bool = Tr
     except OSError as exc:
         raise ServiceError(f"cannot write {path} ({exc.strerror}); check the directory") from None
     log.info("wrote %s", path)
-    _systemctl(runner, spec.user_unit, "daemon-reload")
-    _systemctl(runner, spec.user_unit, "enable", *(["--now"] if start else []), UNIT_NAME)
+    _systemctl(runner, spec.user_unit, "daemon-reload", unit=name)
+    _systemctl(runner, spec.user_unit, "enable", *(["--now"] if start else []), name, unit=name)
     return path
 
 
-def uninstall(user_unit: bool, directory: Path, runner: Runner) -> Path | None:
+def uninstall(user_unit: bool, directory: Path, runner: Runner, name: str = UNIT_NAME) -> Path | None:
     """Stop and disable the service and delete its unit; returns the removed path (None if absent)."""
-    path = directory / UNIT_NAME
-    _systemctl(runner, user_unit, "disable", "--now", UNIT_NAME, check=False)
+    path = directory / name
+    _systemctl(runner, user_unit, "disable", "--now", name, check=False, unit=name)
     if not path.exists():
         return None
     try:
         path.unlink()
     except PermissionError:
         raise ServiceError(f"cannot remove {path}: use --user or sudo") from None
-    _systemctl(runner, user_unit, "daemon-reload")
+    _systemctl(runner, user_unit, "daemon-reload", unit=name)
     return path
 
 
-def status(user_unit: bool, runner: Runner) -> tuple[bool, str]:
+def status(user_unit: bool, runner: Runner, name: str = UNIT_NAME) -> tuple[bool, str]:
     """(active?, the text of ``systemctl status``)."""
-    active = _systemctl(runner, user_unit, "is-active", "--quiet", UNIT_NAME, check=False).returncode == 0
-    text = _systemctl(runner, user_unit, "status", "--no-pager", "--lines=10", UNIT_NAME, check=False)
+    active = _systemctl(runner, user_unit, "is-active", "--quiet", name, check=False).returncode == 0
+    text = _systemctl(runner, user_unit, "status", "--no-pager", "--lines=10", name, check=False)
     return active, (text.stdout or text.stderr or "").rstrip()
 
 

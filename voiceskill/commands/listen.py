@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from voiceskill.commands.settings import add_config_option, app_config
+from voiceskill.commands.settings import add_config_option, app_config, pass_list
 from voiceskill.config import AppConfig
-from voiceskill.denoise import PRESETS, Denoiser, check_passes
+from voiceskill.denoise import PRESETS, Denoiser
 from voiceskill.errors import AudioError
 from voiceskill.grammar import grammar_vocabulary
 from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, recognize_pcm
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    "the article)")
     p.add_argument("--open-vocab", action="store_true",
                    help="recognize any English word instead of only the words the coach knows")
-    p.add_argument("--passes", type=_passes, metavar="LIST",
+    p.add_argument("--passes", type=pass_list, metavar="LIST",
                    help="comma-separated front ends each question is heard through: "
                         f"{', '.join(PRESETS)} (default: [recognizer] passes, "
                         f"{','.join(RecognizerConfig().passes)})")
@@ -68,15 +68,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     t.add_argument("--article", type=Path, metavar="FILE", help="with --grammar: article whose words to use")
     t.add_argument("--intents", type=Path, metavar="FILE", help="with --grammar: intents file")
     t.set_defaults(func=run_transcribe, grammar=False)
-
-
-def _passes(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    try:
-        check_passes(names)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return names
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:

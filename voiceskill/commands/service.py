@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import pwd
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlparse
 
 from voiceskill import service
-from voiceskill.config import load_config
+from voiceskill.config import WyomingConfig, load_config
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -24,6 +26,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     def scope(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--user", action="store_true",
                             help="a user unit (systemctl --user) instead of a system unit")
+        parser.add_argument("--wyoming", action="store_true",
+                            help="the Home Assistant server (voiceskill wyoming, unit voiceskill-wyoming) "
+                                 "instead of the voice coach")
 
     inst = actions.add_parser("install", parents=[common], help="write, enable and start the unit")
     scope(inst)
@@ -33,6 +38,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     inst.add_argument("--no-start", action="store_true", help="enable only; start at next boot")
     inst.add_argument("--run-as", metavar="USER",
                       help="account of a system unit (default: the user who ran sudo)")
+    inst.add_argument("--uri", metavar="URI",
+                      help="with --wyoming: where the server listens (default from config: "
+                           f"{WyomingConfig().uri})")
+    inst.add_argument("--allow", action="append", metavar="ADDRESS[/PREFIX]",
+                      help="with --wyoming and a tcp:// URI: who may connect (IPAddressAllow=, besides "
+                           "localhost; repeatable; default: the private networks when not on loopback)")
     inst.set_defaults(func=_install)
 
     rm = actions.add_parser("uninstall", parents=[common], help="stop, disable and remove the unit")
@@ -65,16 +76,39 @@ def build_spec(args: argparse.Namespace, env: Mapping[str, str], euid: int) -> t
         home = Path(account.pw_dir)
         # The service reads the account's own config file, not root's (sudo keeps root's HOME).
         config_env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
-    config, _ = load_config(config_file, config_env, {})
+    wyoming = getattr(args, "wyoming", False)
+    if not wyoming and (getattr(args, "uri", None) or getattr(args, "allow", None)):
+        raise service.ServiceError("--uri and --allow are for the Home Assistant server: add --wyoming")
+    config, _ = load_config(config_file, config_env, {"wyoming.uri": getattr(args, "uri", None)})
     kind = str(getattr(getattr(config, "trigger", None), "kind", ""))
-    common = dict(exec_path=exec_path, config=config_file,
-                  writable=service.writable_dirs(home, config.general.record_dir),
-                  gpio=kind == "gpio",
-                  restart_s=config.service.restart_s, stop_timeout_s=config.service.stop_timeout_s)
+    common: dict[str, object] = dict(
+        exec_path=exec_path, config=config_file, writable=service.writable_dirs(home, config.general.record_dir),
+        gpio=kind == "gpio" and not wyoming,
+        restart_s=config.service.restart_s, stop_timeout_s=config.service.stop_timeout_s)
+    if wyoming:
+        common.update(wyoming_uri=config.wyoming.uri, ip_allow=_allow(args.allow or (), config.wyoming.uri))
+        kind = "wyoming"
     if args.user:
-        return service.UnitSpec(user_unit=True, run_as=run_as, **common), kind
+        return service.UnitSpec(user_unit=True, run_as=run_as, **common), kind  # type: ignore[arg-type]
     return service.UnitSpec(run_as=run_as, groups=service.existing_groups(),
-                            runtime_dir=Path(f"/run/user/{pwd.getpwnam(run_as).pw_uid}"), **common), kind
+                            runtime_dir=Path(f"/run/user/{pwd.getpwnam(run_as).pw_uid}"),
+                            **common), kind  # type: ignore[arg-type]
+
+
+def _allow(addresses: Sequence[str], uri: str) -> tuple[str, ...]:
+    """``IPAddressAllow=`` for ``--allow`` values: always localhost, then each address or network."""
+    if not addresses:
+        return ()
+    out = ["localhost"]
+    for text in addresses:
+        try:
+            out.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise service.ServiceError(f"--allow {text!r} is not an IP address or network "
+                                       "(e.g. 192.168.1.20 or 192.168.1.0/24)") from None
+    if urlparse(uri).scheme != "tcp":
+        raise service.ServiceError("--allow needs a tcp:// URI (a unix:// socket has no addresses)")
+    return tuple(dict.fromkeys(out))
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -95,9 +129,14 @@ def _install(args: argparse.Namespace) -> int:
     path = service.install(spec, service.unit_dir(args.user, os.environ), service.run_command,
                            start=not args.no_start)
     scope = "--user " if args.user else ""
+    flavour = "--wyoming " if args.wyoming else ""
     print(f"installed {path} ({'enabled' if args.no_start else 'enabled and started'})")
-    print(f"logs: journalctl {scope}-u voiceskill -f    status: voiceskill service status {scope}".rstrip())
-    if not service.lingering(spec.run_as):
+    print(f"logs: journalctl {scope}-u {spec.unit_name.removesuffix('.service')} -f    "
+          f"status: voiceskill service status {scope}{flavour}".rstrip())
+    if args.wyoming and spec.wyoming_uri is not None:
+        print(f"Home Assistant: add the Wyoming Protocol integration with this machine's address and the "
+              f"port of {spec.wyoming_uri}")
+    if not service.lingering(spec.run_as) and (args.user or not args.wyoming):
         why = ("so the user unit starts at boot" if args.user
                else "so your sound server (PipeWire/PulseAudio) runs without a login")
         print(f"note: run `sudo loginctl enable-linger {spec.run_as}` {why}")
@@ -106,12 +145,14 @@ def _install(args: argparse.Namespace) -> int:
 
 def _uninstall(args: argparse.Namespace) -> int:
     service.check_privileges(args.user, os.geteuid(), "removing")
-    path = service.uninstall(args.user, service.unit_dir(args.user, os.environ), service.run_command)
-    print(f"removed {path}" if path else "no voiceskill unit was installed")
+    name = service.WYOMING_UNIT_NAME if args.wyoming else service.UNIT_NAME
+    path = service.uninstall(args.user, service.unit_dir(args.user, os.environ), service.run_command, name)
+    print(f"removed {path}" if path else f"no {name} unit was installed")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    active, text = service.status(args.user, service.run_command)
-    print(text or f"voiceskill.service: {'active' if active else 'not active'}")
+    name = service.WYOMING_UNIT_NAME if args.wyoming else service.UNIT_NAME
+    active, text = service.status(args.user, service.run_command, name)
+    print(text or f"{name}: {'active' if active else 'not active'}")
     return 0 if active else 3

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from voiceskill.config import AppConfig, load_config
+from voiceskill.denoise import check_passes
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -22,3 +23,13 @@ def app_config(args: argparse.Namespace, overrides: Mapping[str, object]) -> App
     None = not given) win over the environment, which wins over the file."""
     config, _ = load_config(getattr(args, "config", None), os.environ, overrides)
     return config
+
+
+def pass_list(text: str) -> tuple[str, ...]:
+    """``--passes plain,strong``: an argparse type for the recognizer's passes."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    try:
+        check_passes(names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return names

@@ -149,8 +149,7 @@ class Recognizer(Protocol):
 
 def everyday_vocabulary() -> frozenset[str]:
     """Common words and phrases that are about no article, for the grammar:
-    voiceskill/data/everyday-words.txt, common-words.txt (the most frequent English words, made by
-    scripts/common-words.py) and everyday-phrases.txt (one phrase a line)."""
+    voiceskill/data/everyday-words.txt (words) and everyday-phrases.txt (one phrase a line)."""
     from importlib import resources
 
     data = resources.files("voiceskill") / "data"
@@ -159,8 +158,7 @@ def everyday_vocabulary() -> frozenset[str]:
         return [line for line in (data / name).read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
 
-    words = {w for line in lines("everyday-words.txt") + lines("common-words.txt") + lines("everyday-phrases.txt")
-             for w in line.split()}
+    words = {w for line in lines("everyday-words.txt") + lines("everyday-phrases.txt") for w in line.split()}
     phrases = {" ".join(line.split()) for line in lines("everyday-phrases.txt") if len(line.split()) > 1}
     return frozenset(words | phrases)
 

@@ -83,6 +83,9 @@ case "$cmd" in
     # the model tests install the Maven AAR themselves
     VOICESKILL_TEST_AAR=$(PYTHON="$VENV/bin/python" bash scripts/fetch-model.sh --aar)
     export VOICESKILL_TEST_AAR
+    # lint and type gate (configured in pyproject.toml)
+    "$VENV/bin/ruff" check voiceskill || { say "ruff found problems"; exit 1; }
+    "$VENV/bin/mypy" || { say "mypy found problems"; exit 1; }
     set +e
     "$VENV/bin/python" -m pytest "$@"
     rc=$?

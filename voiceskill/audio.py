@@ -14,9 +14,9 @@ import logging
 import math
 import queue
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np

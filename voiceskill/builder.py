@@ -281,7 +281,8 @@ class _Builder:
                                                                    name) == name]
                 intents.append(DraftIntent(
                     name=name, label="the basics" if is_title else section.heading.lower(),
-                    answer=" ".join(sents[j].text for j in said), more=self.more(sents, said) or self.next_section(section),
+                    answer=" ".join(sents[j].text for j in said),
+                    more=self.more(sents, said) or self.next_section(section),
                     cues=cues, needs=needs, examples=examples, question_types=[q.name for q in qtypes],
                     index=sentence.index))
         intents = self.merge_summaries(intents)
@@ -308,8 +309,7 @@ class _Builder:
                 if section_of[j] == self.article.title:
                     continue
                 shared = mine & {stem(w) for w in self.words[j]}
-                overlap = len(shared) if len(shared) >= self.cfg.summary_overlap else 0
-                overlap = overlap / max(1, len(mine))
+                overlap = (len(shared) if len(shared) >= self.cfg.summary_overlap else 0) / max(1, len(mine))
                 if overlap > best_overlap:
                     best, best_overlap = j, overlap
             if best < 0 or best_overlap < self.cfg.summary_share:

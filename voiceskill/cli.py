@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import sys
+import typing
 from collections.abc import Sequence
 
 from voiceskill import __version__
@@ -60,7 +61,7 @@ class _GuardedStdout(io.TextIOBase):
     :class:`OutputError`, so it ends as one line on stderr, not a traceback or a silent exit 0.
     A broken pipe (``| head -1``) stays a :class:`BrokenPipeError`: that reader is done."""
 
-    def __init__(self, inner: io.TextIOBase | None) -> None:
+    def __init__(self, inner: typing.TextIO | None) -> None:
         super().__init__()
         self._inner = inner
 
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "debug", False), getattr(args, "quiet", False))
     stdout = sys.stdout
-    sys.stdout = _GuardedStdout(stdout)  # type: ignore[assignment]
+    sys.stdout = _GuardedStdout(stdout)
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()

@@ -18,10 +18,12 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import functools
 import inspect
 import json
 import logging
 import math
+import operator
 import os
 import re
 import textwrap
@@ -253,7 +255,7 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     args = typing.get_args(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
         rest = [a for a in args if a is not type(None)]
-        return (rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]), True
+        return (rest[0] if len(rest) == 1 else functools.reduce(operator.or_, rest)), True
     return tp, False
 
 
@@ -337,7 +339,7 @@ def value_range(cls: type, section: str, key: str) -> tuple[float, float, str] |
     """The allowed (lowest, highest, unit) of a numeric setting; None = any finite number."""
     for f in dataclasses.fields(cls):
         if f.name == key and "range" in f.metadata:
-            return tuple(f.metadata["range"])  # type: ignore[return-value]
+            return tuple(f.metadata["range"])
     return LIMITS.get(f"{section}.{key}") or _unit_range(key)
 
 

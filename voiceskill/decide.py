@@ -22,20 +22,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from voiceskill.passes import Heard, hear_file
-from voiceskill.recognizer import Recognizer, RecognizerConfig, Transcript
+from voiceskill.recognizer import Recognizer, RecognizerConfig
+from voiceskill.router import Reply
 from voiceskill.text import UNK
 
 
 class Routes(Protocol):
-    """What the decision needs of the router."""
+    """What the decision needs of the router (:class:`voiceskill.router.Router`)."""
 
-    def route(self, text: str, confidences: Sequence[float] | None = None) -> RouterReply: ...
-
-
-class RouterReply(Protocol):
-    intent: str | None
-    answer: str
-    confidence: float
+    def route(self, text: str, confidences: Sequence[float] | None = None) -> Reply: ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +58,7 @@ class Decision:
     say that it was not caught (``heard`` is then the best guess, for logs and "I heard ...")."""
 
     heard: Heard | None
-    reply: RouterReply | None
+    reply: Reply | None
     caught: bool
 
 

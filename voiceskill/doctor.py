@@ -222,7 +222,8 @@ def check_memory(model_bytes: int, meminfo: Callable[[], str] = _read_meminfo) -
     if model_bytes <= 0:
         return Check(name, True, f"{avail} MB available; the need depends on the model (not found): "
                                  f"about its size x {MODEL_MEMORY_FACTOR} + {BASE_MEMORY_MB} MB", warning=True)
-    how = f"{avail} MB available, need ~{need} MB (model {model_bytes / 1e6:.0f} MB x {MODEL_MEMORY_FACTOR} + {BASE_MEMORY_MB} MB)"
+    how = (f"{avail} MB available, need ~{need} MB "
+           f"(model {model_bytes / 1e6:.0f} MB x {MODEL_MEMORY_FACTOR} + {BASE_MEMORY_MB} MB)")
     if avail < need:
         return _fail(name, how, "close other programs, add swap (sudo dphys-swapfile setup) or use a "
                                 "smaller model (voiceskill model download)")

@@ -139,7 +139,7 @@ class Endpointer:
 
     def _is_speech(self, level: float) -> bool:
         margin = self.config.margin_db if self._started_ms is None else self.config.hold_margin_db
-        speech = len(self._noise) >= self._recent.maxlen and level > self.noise_db + margin
+        speech = len(self._noise) >= (self._recent.maxlen or 0) and level > self.noise_db + margin
         if not speech and self._started_ms is None:
             self._noise.append(level)
         return speech

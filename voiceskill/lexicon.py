@@ -76,7 +76,7 @@ class WordNet:
         if root not in nltk.data.path:
             nltk.data.path.append(root)  # NLTK only reads corpora under its data paths
 
-        class _Reader(WordNetCorpusReader):  # type: ignore[misc]
+        class _Reader(WordNetCorpusReader):
             def open(self, file: str) -> Any:
                 if file == "lexnames":
                     return io.StringIO(_LEXNAMES_FILE)

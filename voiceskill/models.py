@@ -24,7 +24,6 @@ import logging
 import os
 import shutil
 import struct
-import sys
 import tempfile
 import time
 import urllib.error
@@ -495,7 +494,8 @@ def install_model(source: str | Path, *, dest_dir: str | Path | None = None, nam
         _remove_stale_temps(dest_root)
         tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=dest_root))
     except OSError as exc:
-        raise ModelError(f"cannot write to {dest_root} ({exc.strerror or exc}); choose another place with --dest") from exc
+        raise ModelError(f"cannot write to {dest_root} ({exc.strerror or exc}); "
+                         "choose another place with --dest") from exc
     staged = tmp / "model"
     try:
         if src.is_dir():
@@ -587,7 +587,8 @@ def download_model(url: str = DEFAULT_MODEL_URL, *, sha256: str | None = None,
         fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".zip", dir=dest_root)
         os.close(fd)
     except OSError as exc:
-        raise ModelError(f"cannot write to {dest_root} ({exc.strerror or exc}); choose another place with --dest") from exc
+        raise ModelError(f"cannot write to {dest_root} ({exc.strerror or exc}); "
+                         "choose another place with --dest") from exc
     tmp = Path(tmp_name)
     try:
         try:

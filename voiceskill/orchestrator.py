@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from voiceskill.audio import CHUNK_BYTES, CHUNK_MS
-from voiceskill.dialog import Dialog
 from voiceskill.decide import DecisionConfig, decide
+from voiceskill.dialog import Dialog
 from voiceskill.passes import Heard
+from voiceskill.recognizer import Recognizer, Transcript
 from voiceskill.text import words
+from voiceskill.trigger import Trigger, TriggerEvent
 from voiceskill.wavio import write_wav
 
 log = logging.getLogger(__name__)
@@ -56,33 +58,6 @@ class LoopConfig:
 class AudioSource(Protocol):
     def read(self, timeout_s: float) -> bytes | None: ...
     def drain(self) -> int: ...
-
-
-class TriggerEvent(Protocol):
-    kind: str
-    source: str
-    time_s: float
-
-
-class Trigger(Protocol):
-    hold: bool
-
-    def poll(self, timeout_s: float) -> TriggerEvent | None: ...
-    def feed(self, chunk: bytes) -> TriggerEvent | None: ...
-
-
-class Transcript(Protocol):
-    text: str
-
-    @property
-    def confidences(self) -> tuple[float, ...]: ...
-
-
-class Recognizer(Protocol):
-    def accept(self, chunk: bytes) -> Transcript | None: ...
-    def partial(self) -> str: ...
-    def finish(self) -> Transcript: ...
-    def reset(self) -> None: ...
 
 
 class Endpointer(Protocol):

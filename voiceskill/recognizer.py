@@ -188,7 +188,7 @@ class SpeechModel:
         start = time.perf_counter()
         with _kaldi_errors(capture=not debug) as kaldi:
             try:
-                self._model: vosk.Model | None = vosk.Model(str(self.path))
+                self._model: Any = vosk.Model(str(self.path))
             except Exception:  # vosk raises a bare Exception("Failed to create a model")
                 self._model = None
         if self._model is None:
@@ -374,16 +374,16 @@ def grammar_words(vocabulary: Iterable[str], lexicon: frozenset[str] = frozenset
 # The recognizer
 
 
-def _transcript(result: dict[str, object], final: bool) -> Transcript:
+def _transcript(result: dict[str, Any], final: bool) -> Transcript:
     """A Transcript from one Vosk result JSON (with or without words / alternatives)."""
     alternatives: tuple[str, ...] = ()
     if "alternatives" in result:
-        alts = result["alternatives"]  # type: ignore[assignment]
-        alternatives = tuple(str(a.get("text", "")) for a in alts)  # type: ignore[union-attr]
-        result = alts[0] if alts else {}  # type: ignore[index]
-    raw_words = result.get("result") or []
+        alts: list[dict[str, Any]] = result["alternatives"]
+        alternatives = tuple(str(a.get("text", "")) for a in alts)
+        result = alts[0] if alts else {}
+    raw_words: list[dict[str, Any]] = result.get("result") or []
     words = tuple(Word(str(w["word"]), float(w.get("conf", 1.0)), float(w["start"]), float(w["end"]))
-                  for w in raw_words)  # type: ignore[union-attr]
+                  for w in raw_words)
     text = " ".join(w.text for w in words) if words else " ".join(str(result.get("text", "")).split())
     return Transcript(text, words, final, alternatives)
 
@@ -449,7 +449,7 @@ class VoskRecognizer:
         self._rec.FinalResult()
 
     def close(self) -> None:
-        self._rec = None  # type: ignore[assignment]
+        self._rec = None
 
     def __enter__(self) -> VoskRecognizer:
         return self

@@ -24,8 +24,17 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from voiceskill.article import Article, load_article
-from voiceskill.intents import (STOP_STEMS, Intent, IntentSet, Phrase, build_intents, builtin_intents_path,
-                                intents_path_for, load_intents, section_labels)
+from voiceskill.intents import (
+    STOP_STEMS,
+    Intent,
+    IntentSet,
+    Phrase,
+    build_intents,
+    builtin_intents_path,
+    intents_path_for,
+    load_intents,
+    section_labels,
+)
 from voiceskill.text import FILLERS, UNK, stem, words
 
 log = logging.getLogger(__name__)

@@ -22,9 +22,9 @@ import logging
 import math
 import stat
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np

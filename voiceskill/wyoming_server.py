@@ -39,22 +39,31 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
-from wyoming.asr import Transcribe, Transcript
 from wyoming import audio as wyoming_audio
+from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.handle import Handled, NotHandled
-from wyoming.info import (AsrModel, AsrProgram, Attribution, Describe, HandleModel, HandleProgram, Info,
-                          TtsProgram, TtsVoice)
+from wyoming.info import (
+    AsrModel,
+    AsrProgram,
+    Attribution,
+    Describe,
+    HandleModel,
+    HandleProgram,
+    Info,
+    TtsProgram,
+    TtsVoice,
+)
 from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.tts import Synthesize
 
 from voiceskill import __version__
 from voiceskill.audio import RATE_HZ, SAMPLE_WIDTH_BYTES
 from voiceskill.config import WyomingConfig
-from voiceskill.dialog import Dialog
 from voiceskill.decide import DecisionConfig, decide
+from voiceskill.dialog import Dialog
 from voiceskill.passes import Heard, MultiPassRecognizer, open_passes
 from voiceskill.recognizer import RecognizerConfig, SpeechModel
 from voiceskill.recognizer import Transcript as Words
@@ -224,7 +233,7 @@ class _LimitedReader:
         try:
             async with asyncio.timeout(self._config.idle_timeout_s):
                 return await awaitable
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise self._refuse(f"nothing received for {self._config.idle_timeout_s:g} s ({what})") from None
 
     async def readline(self) -> bytes:
@@ -369,7 +378,7 @@ class CoachHandler(AsyncEventHandler):
             try:
                 await self.write_event(Error(text=self._refuse, code="busy").event())
                 await self._linger(0.5)
-            except (ConnectionError, asyncio.TimeoutError, _Refused):
+            except (TimeoutError, ConnectionError, _Refused):
                 pass
             finally:
                 await self.disconnect()
@@ -397,7 +406,7 @@ class CoachHandler(AsyncEventHandler):
         try:
             async with asyncio.timeout(self.config.idle_timeout_s):
                 await super().write_event(event)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise self.limited._refuse(f"the client read nothing for {self.config.idle_timeout_s:g} s") from None
 
     async def _fail(self, text: str, code: str) -> bool:
@@ -419,7 +428,7 @@ class CoachHandler(AsyncEventHandler):
             while (left := deadline - loop.time()) > 0:
                 if not await asyncio.wait_for(self.limited.raw.read(65_536), left):
                     break
-        except (ConnectionError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, ConnectionError, OSError):
             pass
 
     # -- events ------------------------------------------------------------------------------------
@@ -476,7 +485,7 @@ class CoachHandler(AsyncEventHandler):
                                     "unsupported-audio")
         try:
             await asyncio.wait_for(self.server.asr_slots.acquire(), self.config.asr_wait_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return await self._fail(f"all {self.config.max_asr_streams} decoders are busy", "busy")
         self._slot = True
         self.server.open_streams += 1

@@ -14,8 +14,15 @@ from voiceskill.article import builtin_article_path, load_article, read_text
 from voiceskill.builder import Draft, draft_intents
 from voiceskill.errors import VoiceskillError
 from voiceskill.intents import builtin_intents_path, intents_path_for
-from voiceskill.intents_tools import (CheckReport, check_intents, draft_toml, parse_intents_text,
-                                      read_questions, read_topics, topic_judge)
+from voiceskill.intents_tools import (
+    CheckReport,
+    check_intents,
+    draft_toml,
+    parse_intents_text,
+    read_questions,
+    read_topics,
+    topic_judge,
+)
 from voiceskill.lexicon import WordNet, wordnet_available
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from voiceskill.commands.ask import add_article_options
-from voiceskill.grammar import grammar_vocabulary
 from voiceskill.config import load_config
 from voiceskill.dialog import Dialog
+from voiceskill.grammar import grammar_vocabulary
 from voiceskill.orchestrator import LoopConfig, Orchestrator, utterance_words
 from voiceskill.recognizer import RecognizerConfig, SpeechModel
 from voiceskill.router import Router

@@ -21,7 +21,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from evalsets import EVAL, FALLBACK, OWN, judge, questions, states_a_fact  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
 
-DEFAULT = [EVAL / "questions.tsv", EVAL / "questions-more.tsv", OWN / "blind.tsv", OWN / "paraphrases.tsv"]
+DEFAULT = [EVAL / "questions.tsv", EVAL / "questions-more.tsv", OWN / "blind.tsv", OWN / "paraphrases.tsv",
+           OWN / "styles-a.tsv", OWN / "styles-b.tsv"]
 
 
 def evaluate(router: Router, rows: list[tuple[str, str]], misses: bool) -> dict[str, int]:

@@ -47,6 +47,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from audio_fixtures import QUESTIONS, AudioRow, cache_root, render_questions  # noqa: E402
 from evalsets import FALLBACK, judge, states_a_fact  # noqa: E402
+
 from voiceskill.decide import DecisionConfig, decide, settled  # noqa: E402
 from voiceskill.grammar import grammar_vocabulary  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
@@ -165,26 +166,31 @@ def snr_label(s: str) -> str:
 
 
 def plot(png: Path, series: dict[tuple[str, str], dict[str, tuple[float, float]]]) -> None:
-    """Right and wrong topic (%) against SNR, one line per (noise, mode)."""
+    """Right and wrong topic (%) against SNR, one line per (noise, mode); clean audio is the same
+    for every noise, so each line starts from it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    order = [s for s in SNR_ORDER if any(s in points for points in series.values())]
     for (noise, mode), points in sorted(series.items()):
-        snrs = [s for s in SNR_ORDER if s in points]
-        xs = [40 if s == "clean" else float(s) for s in snrs]
+        clean = next((p["clean"] for (_, m), p in series.items() if m == mode and "clean" in p), None)
+        points = {**({"clean": clean} if clean else {}), **points}
+        snrs = [s for s in order if s in points]
+        xs = [order.index(s) for s in snrs]
         style = "-" if mode == "session" else "--"
         ax1.plot(xs, [points[s][0] for s in snrs], style, marker="o", label=f"{noise}, {mode}")
         ax2.plot(xs, [points[s][1] for s in snrs], style, marker="o", label=f"{noise}, {mode}")
     for ax, title in ((ax1, "right topic (%)"), (ax2, "wrong topic (%)")):
         ax.set_title(title)
-        ax.set_xlabel("SNR (dB; 40 = clean)")
+        ax.set_xticks(range(len(order)), [snr_label(s) for s in order])
+        ax.set_xlabel("speech to noise")
         ax.grid(alpha=0.3)
-        ax.invert_xaxis()
     ax1.set_ylim(0, 100)
     ax2.set_ylim(0, max(10.0, ax2.get_ylim()[1]))
+    ax2.axhline(3.0, color="grey", linestyle=":", linewidth=1)
     ax1.legend(fontsize=8)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)

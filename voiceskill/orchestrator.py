@@ -340,7 +340,10 @@ class Orchestrator:
         log.info("turn trigger=%s transcript=%s intent=%s confidence=%.2f latency_ms=%.0f",
                  turn.trigger, json.dumps(turn.transcript), turn.intent, turn.confidence, turn.latency_ms)
         if self.record_dir is not None:
-            _record(self.record_dir, turn)
+            try:
+                _record(self.record_dir, turn)
+            except OSError as exc:  # checked at start-up; a disk that fills later costs the recording only
+                log.warning("cannot record this turn in %s (%s)", self.record_dir, exc.strerror or exc)
         if self.on_turn is not None:
             self.on_turn(turn)
         turn.audio.clear()

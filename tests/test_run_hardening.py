@@ -179,3 +179,63 @@ def test_signal_during_start_up_exits_cleanly_without_temporaries(tmp_path: Path
     time.sleep(0.5)  # a worker that outlived its parent would still be writing now
     assert list(cache.glob(".*tmp*")) == [], text
     assert not (tmp_path / "out.wav").exists()
+
+
+# --- row 12: a microphone that cannot open -------------------------------------------------------
+
+def test_press_without_a_microphone_gets_feedback_and_a_turn(tmp_path: Path) -> None:
+    import pty
+    import wave
+
+    config = tmp_path / "config.toml"
+    config.write_text("[loop]\nmax_question_ms = 2000\n")
+    out_wav = tmp_path / "x.wav"
+    err_path = tmp_path / "stderr.txt"
+    master, slave = pty.openpty()
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "voiceskill", "run", "--config", str(config), "--speak-to", str(out_wav),
+             "--max-turns", "1"], stdin=slave, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO,
+            env={**os.environ, **model_env(), "PULSE_SERVER": "unix:/nonexistent"})
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + 90
+        while "ready in" not in err_path.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, err_path.read_text()
+            time.sleep(0.05)
+        assert "microphone is not available yet" in err_path.read_text()  # said at start-up
+        pressed = time.monotonic()
+        os.write(master, b"\n")
+        while "while the microphone is not available" not in err_path.read_text():
+            assert time.monotonic() - pressed < 5, err_path.read_text()  # before: nothing for 20 s+
+            time.sleep(0.02)
+        assert proc.wait(timeout=30) == 0, err_path.read_text()  # the press got its turn
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    text = err_path.read_text()
+    assert "Traceback" not in text and "turn trigger=terminal" in text, text
+    with wave.open(str(out_wav)) as w:  # the low "error" tone, then "Sorry, I didn't catch that."
+        assert w.getnframes() / w.getframerate() > 0.5
+
+
+def test_a_press_while_the_microphone_reopens_is_kept() -> None:
+    """The loop's side of row 12 (fakes): a press while the microphone is away gets the error
+    tone, and the question is heard once the microphone is back, not lost."""
+    from fakes import FakeEndpointer, FakeRecognizer, FakeSpeaker, FlakySource, ScriptedTrigger
+    from voiceskill.dialog import Dialog
+    from voiceskill.orchestrator import LoopConfig, Orchestrator
+    from voiceskill.router import Router
+
+    source = FlakySource(200, down_reads=8)
+    speaker = FakeSpeaker(source)
+    turns: list[object] = []
+    orch = Orchestrator(source=source, trigger=ScriptedTrigger(source, {3: "press", 30: "release"}),
+                        recognizer=FakeRecognizer("why do my glutes keep cramping"),
+                        endpointer=FakeEndpointer(), dialog=Dialog(Router.load()), speaker=speaker,
+                        config=LoopConfig(earcons=True), on_turn=turns.append)
+    orch.run(max_turns=1)
+    assert speaker.earcons[0] == "error"
+    assert len(turns) == 1 and turns[0].intent == "causes"  # type: ignore[attr-defined]

@@ -169,6 +169,7 @@ class Orchestrator:
         self.turns = 0
         self._turn: Turn | None = None
         self._stop_requested = False
+        self._listening_since = 0.0
         self._heard_ms = 0
         self._finals: list[Transcript] = []
         self._skip_during_earcon = True
@@ -198,6 +199,11 @@ class Orchestrator:
         chunk = self.source.read(self.config.chunk_timeout_s)
         if chunk is None:
             self._check_speaking_done()
+            if (self.state is State.LISTENING
+                    and (self.clock() - self._listening_since) * 1000 > self.config.max_question_ms):
+                log.warning("no audio from the microphone for this question (%s)",
+                            getattr(self.source, "problem", None) or "nothing delivered")
+                self._end_question(self.clock())  # so the question cannot wait forever
             return
         audio_event = self.trigger.feed(chunk)
         if audio_event is not None:
@@ -246,7 +252,12 @@ class Orchestrator:
         self._finals = []
         self._hold = self.trigger.hold
         self.state = State.LISTENING
-        if self.config.earcons:
+        self._listening_since = self.clock()
+        problem = getattr(self.source, "problem", None)
+        if problem:  # the press is kept: heard once the microphone is back, else ends as unheard
+            log.warning("press (%s) while the microphone is not available: %s", event.source, problem)
+            self.speaker.earcon("error")
+        elif self.config.earcons:
             self.speaker.earcon("start")
         preroll = getattr(self.trigger, "preroll", None)
         # After a key the user starts talking after the tone, so what the microphone hears while

@@ -134,6 +134,9 @@ def _run(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: orchestrator.request_stop())
         log.info("ready in %.0f ms (model %s, trigger %s, article %s)", (time.monotonic() - started) * 1000,
                  model_dir.name, config.trigger.kind, router.article.source)
+        if mic.problem:
+            log.warning("the microphone is not available yet (%s): presses get a low tone and wait for "
+                        "it; `voiceskill doctor` checks the audio set-up", mic.problem)
         turns = orchestrator.run(max_turns=args.max_turns)
         log.info("stopped after %d turns", turns)
     return 0

@@ -604,6 +604,41 @@ class _SpeakerBase(_Closing):
         return True
 
 
+PLAYBACK_RT_PRIORITY = 10
+"""SCHED_RR priority asked for the playback threads: above every normal task, below the sound
+server's own real-time threads (PipeWire and JACK use 20 and up)."""
+PLAYBACK_NICE = -10
+
+
+def thread_ids() -> set[int]:
+    """The ids of this process's threads (Linux; empty elsewhere)."""
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+def raise_thread_priority(ids: Iterable[int]) -> str:
+    """Give threads that only move audio a head start over busy cores: ``SCHED_RR`` when allowed
+    (root, CAP_SYS_NICE, or ``RLIMIT_RTPRIO`` as a system unit's ``LimitRTPRIO=`` sets it), else a
+    lower nice value when allowed, else nothing. Returns "real-time", "raised" or "normal"."""
+    wanted = sorted(ids)
+    if not wanted:
+        return "normal"
+    for how in ("real-time", "raised"):
+        try:
+            for tid in wanted:
+                if how == "real-time":
+                    os.sched_setscheduler(tid, os.SCHED_RR, os.sched_param(PLAYBACK_RT_PRIORITY))
+                else:
+                    os.setpriority(os.PRIO_PROCESS, tid, PLAYBACK_NICE)
+        except (OSError, AttributeError) as exc:
+            log.debug("speaker: no %s priority for the playback threads (%s)", how, exc)
+            continue
+        return how
+    return "normal"
+
+
 @dataclass
 class _Segment:
     samples: np.ndarray
@@ -638,17 +673,27 @@ class DeviceSpeaker(_SpeakerBase):
         self._last_callback_at = 0.0
         self.underflows = 0
         """Blocks the driver had to play before we delivered them (stutter)."""
+        self.priority = "normal"
+        """What the playback threads got: "real-time", "raised" (nice) or "normal"."""
 
     def __enter__(self) -> DeviceSpeaker:
         self.open()
         return self
 
+    @property
+    def output_latency_s(self) -> float:
+        """The output latency the device granted (what was asked until the stream opens)."""
+        return self._latency_s
+
     # -- the stream
 
     def open(self) -> None:
-        """Open and start the output stream (done lazily by the first sound, too)."""
+        """Open and start the output stream (done lazily by the first sound, too). The threads
+        the audio stack starts for it (PortAudio's callback thread, the sound server client's
+        thread) get real-time priority when allowed (see :func:`raise_thread_priority`)."""
         if self._stream is not None:
             return
+        threads_before = thread_ids()
         try:
             stream = self._sd.OutputStream(
                 device=self._device, samplerate=self.rate_hz, channels=self._channels,
@@ -661,6 +706,8 @@ class DeviceSpeaker(_SpeakerBase):
         self._stream = stream
         self._latency_s = float(stream.latency)
         self._last_callback_at = time.monotonic()
+        time.sleep(0.01)  # PortAudio starts its callback thread with the stream
+        self.priority = raise_thread_priority(thread_ids() - threads_before)
         log.debug("speaker: output open at %d Hz, %d channel(s), latency %.0f ms",
                   self.rate_hz, self._channels, self._latency_s * 1000)
 

@@ -25,9 +25,9 @@ import json
 import logging
 import os
 import shutil
-import sys
 import socket
 import stat
+import sys
 import tempfile
 import threading
 import time

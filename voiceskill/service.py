@@ -130,7 +130,8 @@ def render_unit(spec: UnitSpec) -> str:
     argv = [_quote(str(spec.exec_path), "the voiceskill command path"), "run"]
     if spec.config:
         argv += ["--config", _quote(str(spec.config), "the config file path")]
-    writable = " ".join("-" + _path_value(p, "the directory the service writes (record dir, cache)") for p in spec.writable)
+    writable = " ".join("-" + _path_value(p, "the directory the service writes (record dir, cache)")
+                        for p in spec.writable)
     if not system:  # the sound server's sockets live in $XDG_RUNTIME_DIR (%t), under ProtectHome=
         writable = " ".join(w for w in (writable, "-%t") if w)
     after = ("sound.target bluetooth.target" if system else

@@ -7,8 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from voiceskill.config import (as_dict, default_config_path, load_config, render_default_file,
-                               to_toml)
+from voiceskill.config import as_dict, default_config_path, load_config, render_default_file, to_toml
 from voiceskill.errors import ConfigError
 from voiceskill.files import replacing
 

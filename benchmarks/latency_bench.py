@@ -2,6 +2,7 @@
 """Live-loop latency, barge-in and long-run memory, through the real audio path.
 
 Usage: python benchmarks/latency_bench.py [--turns 30] [--soak 500] [--soak-speed 4]
+                                          [--stress 2] [--latency-ms MS] [--block-ms MS]
 
 Part 1 (latency, barge-in): PulseAudio null sinks as microphone and speaker (tests/pulse.py),
 the real Microphone, Vosk recognizer, router, DeviceSpeaker and EvdevTrigger, the trigger fed
@@ -13,13 +14,22 @@ measured from that key-down to the speaker's stop().
 Part 2 (soak): --soak turns in one process, the question audio fed --soak-speed times faster
 than real time (a WAV-backed source; everything else real, answers cut by barge-in after their
 first sample), RSS sampled every 25 turns.
+
+Playback glitches: with ``--stress N``, ``stress-ng --cpu N`` keeps N cores busy beside the
+latency part. Underruns are counted two ways: PortAudio's output-underflow flags seen by the
+speaker's callback (``DeviceSpeaker.underflows``), and the ``ALSA lib ... underrun occurred``
+lines that alsa-lib prints on file descriptor 2 (read through a pipe; other lines pass through).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -65,6 +75,56 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+class Fd2Counter:
+    """Counts lines on file descriptor 2 (where alsa-lib prints) that contain given words, and
+    passes every line on to the real stderr."""
+
+    def __init__(self, words: tuple[str, ...] = ("underrun", "overrun")) -> None:
+        self.counts = {w: 0 for w in words}
+        self._saved = os.dup(2)
+        read_fd, write_fd = os.pipe()
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+        self._reader = os.fdopen(read_fd, "rb")
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        for line in self._reader:
+            text = line.decode(errors="replace").lower()
+            for w in self.counts:
+                if w in text:
+                    self.counts[w] += 1
+            os.write(self._saved, line)
+
+    def close(self) -> None:
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)  # the pipe's last writer is gone: the pump ends
+        self._thread.join(timeout=2)
+
+
+class CpuHog:
+    """``stress-ng --cpu N`` for the duration of a with-block (None/0: nothing)."""
+
+    def __init__(self, cpus: int) -> None:
+        self.cpus = cpus
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "CpuHog":
+        if self.cpus:
+            if not shutil.which("stress-ng"):
+                sys.exit("latency_bench: --stress needs stress-ng (sudo apt-get install stress-ng)")
+            self.proc = subprocess.Popen(["stress-ng", "--cpu", str(self.cpus), "--timeout", "3600s", "--quiet"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
 def questions() -> list[bytes]:
     rows = [r for r in render_questions(snrs=(), voices=("espeak-us", "flite-slt", "festival-kal"))
             if r.topic != "fallback"]
@@ -108,30 +168,44 @@ def wait_first_sample(turn: Turn, timeout_s: float = 5.0) -> float | None:
     return None
 
 
-def latency_part(model: SpeechModel, router: Router, clips: list[bytes], n: int) -> None:
+def latency_part(model: SpeechModel, router: Router, clips: list[bytes], n: int,
+                 speaker_config: SpeakerConfig, stress: int) -> None:
     release_to_first: list[float] = []
     release_to_dac: list[float] = []
     bargein: list[float] = []
-    with pulse_null_sinks("bench") as pa:
+    fd2 = Fd2Counter()
+    phases: dict[str, int] = {}
+    load_before = os.getloadavg()[0]
+    with pulse_null_sinks("bench") as pa, CpuHog(stress):
         device = PipeDevice()
         with Microphone(MicConfig(device=pa.device)) as mic, \
-                DeviceSpeaker(SpeakerConfig(device=pa.device)) as speaker:
+                DeviceSpeaker(dataclasses.replace(speaker_config, device=pa.device)) as speaker:
             speaker.prepare(router.answers())
+            phases = {"idle": 0, "question": 0, "answering": 0, "speaking": 0}
+            mark = [speaker.underflows]
+
+            def phase(name: str) -> None:  # underflows since the last mark go to ``name``
+                phases[name] += speaker.underflows - mark[0]
+                mark[0] = speaker.underflows
+
             with Harness(model, router, mic, speaker, device) as h:
                 for i in range(n):
                     clip = clips[i % len(clips)]
                     h.event.clear()
+                    phase("idle")
                     device.key(KEY, 1)
                     time.sleep(0.15)                         # the start earcon
                     pa.play_into_mic(clip)
                     time.sleep(0.1)                          # the mic stream's own latency
                     released = time.monotonic()
                     device.key(KEY, 0)
+                    phase("question")
                     if not h.event.wait(10):
                         print(f"turn {i}: no answer", file=sys.stderr)
                         continue
                     turn = h.turns[-1]
                     first = wait_first_sample(turn)
+                    phase("answering")
                     if first is None:
                         print(f"turn {i}: answer never started ({turn.transcript!r})", file=sys.stderr)
                         continue
@@ -155,7 +229,23 @@ def latency_part(model: SpeechModel, router: Router, clips: list[bytes], n: int)
                         h.event.clear()
                         h.event.wait(5)
                     speaker.wait(15)
+                    phase("speaking")
                     time.sleep(0.2)
+            phase("idle")
+            underflows = speaker.underflows
+            latency_ms = speaker.output_latency_s * 1000
+            priority = speaker.priority
+        load_during = os.getloadavg()[0]
+    fd2.close()
+    hog = f"CPU hog: stress-ng --cpu {stress}" if stress else "no CPU hog"
+    print(f"playback: block {speaker_config.block_ms} ms, latency asked {speaker_config.latency_ms} ms, "
+          f"got {latency_ms:.0f} ms, playback threads at {priority} priority; {hog}")
+    print(f"underruns over {n} turns: {underflows} PortAudio output-underflow callbacks, "
+          f"{fd2.counts['underrun']} ALSA 'underrun occurred' lines ({fd2.counts['overrun']} capture overruns); "
+          f"load average {load_before:.1f} before, {load_during:.1f} at the end ({os.cpu_count()} cores, shared)")
+    print("underflows by phase: " + ", ".join(f"{k} {v}" for k, v in phases.items())
+          + " (question: key down to up; answering: key up to first answer sample; speaking: the answer "
+            "(and barge-in) until played; idle: between turns)")
     print(f"turns: {len(release_to_first)} of {n} answered")
     print(f"key release -> first answer sample handed to PortAudio: p50 {statistics.median(release_to_first):.0f} ms, "
           f"p95 {pct(release_to_first, 95):.0f} ms, max {max(release_to_first):.0f} ms")
@@ -216,12 +306,19 @@ def main() -> int:
     ap.add_argument("--turns", type=int, default=30)
     ap.add_argument("--soak", type=int, default=500)
     ap.add_argument("--soak-speed", type=float, default=4.0)
+    ap.add_argument("--stress", type=int, default=0, metavar="N",
+                    help="keep N cores busy with stress-ng during the latency part")
+    ap.add_argument("--latency-ms", type=int, default=SpeakerConfig().latency_ms,
+                    help="speaker.latency_ms (default: %(default)s)")
+    ap.add_argument("--block-ms", type=int, default=SpeakerConfig().block_ms,
+                    help="speaker.block_ms (default: %(default)s)")
     args = ap.parse_args()
+    speaker_config = SpeakerConfig(device=None, latency_ms=args.latency_ms, block_ms=args.block_ms)
     router = Router.load()
     clips = questions()
     with SpeechModel(resolve_model_dir()) as model:
         if args.turns:
-            latency_part(model, router, clips, args.turns)
+            latency_part(model, router, clips, args.turns, speaker_config, args.stress)
         if args.soak:
             soak_part(model, router, clips, args.soak, args.soak_speed)
     return 0

@@ -17,7 +17,7 @@ VENV=${VOICESKILL_VENV:-$ROOT/.venv}
 
 RUN_PACKAGES=(espeak-ng libespeak-ng1 libportaudio2 libasound2-plugins python3-venv wordnet-base)
 TEST_PACKAGES=(sox flite festival festvox-kallpc16k festvox-us-slt-hts pulseaudio pulseaudio-utils
-               maven systemd)
+               maven systemd stress-ng)
 
 say() { echo "dev.sh: $*" >&2; }
 

@@ -199,3 +199,21 @@ class RecordingRecognizer:
 
     def forget_speaker(self) -> None:
         self.forgotten += 1
+
+class FlakySource(ScriptedSource):
+    """A microphone that cannot be opened for its first ``down_reads`` reads (``problem`` says
+    why, no audio comes), then delivers like :class:`ScriptedSource`."""
+
+    def __init__(self, n_chunks: int, down_reads: int) -> None:
+        super().__init__(n_chunks)
+        self.down_reads = down_reads
+
+    @property
+    def problem(self) -> str | None:
+        return "cannot open input device (default)" if self.reads < self.down_reads else None
+
+    def read(self, timeout_s: float) -> bytes | None:
+        if self.reads < self.down_reads:
+            self.reads += 1
+            return None
+        return super().read(timeout_s)

@@ -363,13 +363,22 @@ def test_failed_installs_leave_nothing(tmp_path: Path, case: str) -> None:
 
 def test_leftovers_of_a_killed_install_are_removed_later(tmp_path: Path) -> None:
     dest = tmp_path / "dest"
-    old, recent = dest / ".voiceskill-tmp-old", dest / ".voiceskill-tmp-recent.zip"
+    old, recent, running = (dest / ".voiceskill-tmp-old", dest / ".voiceskill-tmp-recent.zip",
+                            dest / ".voiceskill-tmp-running")
     (old / "model").mkdir(parents=True)
     recent.write_bytes(b"partial")
+    running.mkdir()
     day_ago = time.time() - 24 * 3600
     os.utime(old, (day_ago, day_ago))
-    install_model(make_model(tmp_path / "m"), dest_dir=dest)
-    assert leftovers(dest) == [recent.name, "m"]  # a recent one may be another install running now
+    holder = models._hold_lock(running)  # an install in progress holds its temporary's lock
+    try:
+        install_model(make_model(tmp_path / "m"), dest_dir=dest)
+        # the dead ones (no lock held) go, whatever their age; the running one stays
+        assert leftovers(dest) == [running.name, "m"]
+    finally:
+        os.close(holder)
+    assert models.remove_stale_temps(dest) == 1
+    assert leftovers(dest) == ["m"]
 
 
 def test_interrupted_install_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

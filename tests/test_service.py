@@ -295,3 +295,86 @@ def test_wyoming_unit_install_and_cli(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "add --wyoming" in capsys.readouterr().err
     assert cli.main(["service", "install", "--print", "--wyoming", "--run-as", account, "--uri", "ftp://x"]) == 1
     assert "tcp://HOST:PORT" in capsys.readouterr().err
+# --- issue 10 rows 8 and 9: nothing from outside can add a line to the unit; the user unit is sandboxed
+
+def _voiceskill_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "voiceskill", *args], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def _cli_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "cfg")
+    env.pop("VOICESKILL_GENERAL_RECORD_DIR", None)
+    return env
+
+
+@pytest.mark.parametrize("user_unit", [False, True])
+def test_cli_refuses_control_characters_in_unit_values(tmp_path: Path, user_unit: bool) -> None:
+    account = ordinary_account()
+    require(account, "a non-root account on this machine (e.g. `useradd pi`)")
+    scope = ["--user"] if user_unit else ["--run-as", account]
+    config = tmp_path / "c.toml"
+    config.write_text('[general]\nrecord_dir = "/tmp/rec\\nExecStartPre=+/bin/touch /tmp/PWNED"\n'
+                      '[trigger]\nkind = "gpio"\n')
+    done = _voiceskill_cli("service", "install", "--print", *scope, "--config", str(config),
+                           env=_cli_env(tmp_path))
+    assert done.returncode == 1, done.stdout
+    assert "ExecStartPre" not in done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "control character" in lines[0] and "Traceback" not in done.stderr
+    # a newline in the --config path itself
+    evil = tmp_path / "x\nExecStartPre=+" / "bin" / "touch PWNED.toml"
+    evil.parent.mkdir(parents=True)
+    evil.write_text('[trigger]\nkind = "gpio"\n')
+    done = _voiceskill_cli("service", "install", "--print", *scope, "--config", str(evil),
+                           env=_cli_env(tmp_path))
+    assert done.returncode == 1 and "ExecStartPre" not in done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1 and "control character" in done.stderr
+
+
+@pytest.mark.parametrize("user_unit", [False, True])
+def test_cli_escapes_dollar_percent_quotes_and_verifies(tmp_path: Path, user_unit: bool) -> None:
+    require(shutil.which("systemd-analyze"), "systemd-analyze (sudo apt install systemd)")
+    account = ordinary_account()
+    require(account, "a non-root account on this machine (e.g. `useradd pi`)")
+    folder = tmp_path / "a$HOME b%i"
+    folder.mkdir()
+    config = folder / 'my "coach" \\ 1.toml'
+    config.write_text(f'[general]\nrecord_dir = "{tmp_path}/rec %n"\n[trigger]\nkind = "gpio"\n')
+    scope = ["--user"] if user_unit else ["--run-as", account]
+    done = _voiceskill_cli("service", "install", "--print", *scope, "--config", str(config),
+                           env=_cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    k = keys(done.stdout)
+    exec_start = k["ExecStart"][0]
+    assert exec_start.endswith(f'--config "{str(folder).replace("$", "$$").replace("%", "%%")}'
+                               f'/my \\"coach\\" \\\\ 1.toml"')
+    assert "a$$HOME b%%i" in exec_start
+    assert f"-{tmp_path}/rec\\x20%%n" in k["ReadWritePaths"][0].split()
+    unit = tmp_path / "voiceskill.service"
+    unit.write_text(done.stdout)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    verify = subprocess.run(["systemd-analyze", *(["--user"] if user_unit else []), "verify", str(unit)],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
+    assert verify.returncode == 0, verify.stderr
+    assert [line for line in verify.stderr.splitlines() if "voiceskill.service" in line
+            and "Special user" not in line] == [], verify.stderr
+
+
+def test_cli_user_unit_is_sandboxed(tmp_path: Path) -> None:
+    done = _voiceskill_cli("service", "install", "--print", "--user", env=_cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    k = keys(done.stdout)
+    for key, value in [("PrivateUsers", "yes"), ("PrivateNetwork", "yes"), ("ProtectSystem", "strict"),
+                       ("ProtectHome", "read-only"), ("PrivateTmp", "yes"), ("NoNewPrivileges", "yes"),
+                       ("ProtectKernelTunables", "yes"), ("ProtectControlGroups", "yes")]:
+        assert k[key] == [value], key
+    rw = k["ReadWritePaths"][0].split()
+    assert rw[-1] == "-%t" and any(p.endswith("/.cache/voiceskill") for p in rw)
+    assert "User" not in k and "DeviceAllow" not in k and "CapabilityBoundingSet" not in k
+    # what the README promises is what the units get
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "PrivateUsers=yes" in readme and "ProtectSystem=strict" in readme

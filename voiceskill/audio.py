@@ -262,6 +262,7 @@ class Microphone:
         self._backoff_s = config.reopen_backoff_s
         self._next_open_at = 0.0
         self._failures = 0
+        self._problem: str | None = None
         self.reopens = 0
         """How many times the stream was reopened after a failure."""
 
@@ -292,6 +293,12 @@ class Microphone:
     def overflows(self) -> int:
         return self._overflows
 
+    @property
+    def problem(self) -> str | None:
+        """Why no audio comes now (the device cannot be opened, or its stream died and is being
+        reopened), or ``None`` while it delivers."""
+        return self._problem if self._stream is None else None
+
     # -- the PortAudio side (runs on PortAudio's thread: copy and count only)
 
     def _callback(self, indata: Any, frames: int, time_info: Any,
@@ -318,6 +325,7 @@ class Microphone:
             wait_s = self._backoff_s
             self._backoff_s = min(self._backoff_s * 2, self.config.reopen_backoff_max_s)
             self._next_open_at = time.monotonic() + wait_s
+            self._problem = f"cannot open input device {self._device_label()}: {exc}"
             log.warning("microphone: cannot open input device %s (%s); retrying in %.1f s",
                         self._device_label(), exc, wait_s)
             return False
@@ -333,6 +341,7 @@ class Microphone:
             log.info("microphone: input device %s open again after %d failed tries",
                      self._device_label(), self._failures)
         self._failures = 0
+        self._problem = None
         self._backoff_s = self.config.reopen_backoff_s
         log.debug("microphone: %s open at %d Hz, %d channel(s), latency %.0f ms",
                   self._device_label(), rate, channels, stream.latency * 1000)
@@ -357,6 +366,7 @@ class Microphone:
             reason = f"no audio for {now - self._last_block_at:.1f} s"
         if reason:
             log.warning("microphone: %s; reopening input device %s", reason, self._device_label())
+            self._problem = f"input device {self._device_label()}: {reason}; reopening it"
             self._close_stream()
             self.reopens += 1
             self._next_open_at = now

@@ -18,13 +18,18 @@ is :func:`verify_model_dir`.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import http.client
 import json
 import logging
 import os
 import shutil
+import socket
+import stat
 import struct
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -58,6 +63,18 @@ _FIX = "`voiceskill model download` (internet) or `voiceskill model install FILE
 _IVECTOR_FILES = ("final.ie", "final.dubm", "final.mat", "global_cmvn.stats",
                   "online_cmvn.conf", "splice.conf")
 _KALDI_BINARY_SUFFIXES = (".mdl", ".fst", ".ie", ".dubm", ".mat", ".carpa")
+
+MAX_MODEL_BYTES = 8_000_000_000
+"""The largest model that may be installed (unpacked). The biggest published Vosk models are a
+few GB; anything larger is a mistake or a zip bomb."""
+MAX_ZIP_RATIO = 50
+"""Unpacked size / zip size above which a zip is refused: Kaldi model files compress 1.5-4x,
+a zip bomb hundreds or thousands of times."""
+RATIO_CHECKED_ABOVE_BYTES = 50_000_000
+"""Small archives may compress as well as they like: unpacking them costs nothing."""
+STALL_MIN_BYTES_PER_S = 1024
+"""A download that gets less than this, on average over its timeout window, has stalled."""
+DEFAULT_DEADLINE_S = 3600.0
 
 ProgressFn = Callable[[int, "int | None"], None]
 """``progress(done_bytes, total_bytes_or_None)`` called while downloading."""
@@ -429,8 +446,12 @@ def _model_roots_in_zip(names: list[str]) -> list[str]:
     return sorted(roots, key=lambda r: (not r.startswith("assets/"), r.count("/"), r))
 
 
-def _extract_zip(archive: Path, into: Path) -> str:
-    """Extract the one model in ``archive`` into ``into``; return its name (for AARs: the file stem)."""
+def _extract_zip(archive: Path, into: Path, dest_root: Path) -> str:
+    """Extract the one model in ``archive`` into ``into``; return its name (for AARs: the file stem).
+
+    Refused before anything is written: an unpacked size above :data:`MAX_MODEL_BYTES` or the
+    free space, or above :data:`MAX_ZIP_RATIO` times the archive (a zip bomb). zipfile never
+    unpacks more than a member's declared size."""
     try:
         with zipfile.ZipFile(archive) as z:
             names = z.namelist()
@@ -442,6 +463,14 @@ def _extract_zip(archive: Path, into: Path) -> str:
             if len(roots) > 1 and not root.startswith("assets/"):
                 raise ModelError(f"{archive} holds several models ({', '.join(r or '/' for r in roots)}); "
                                  f"unpack it and install one folder: voiceskill model install DIR")
+            members = [i for i in z.infolist() if i.filename.startswith(root) and not i.is_dir()]
+            total = sum(i.file_size for i in members)
+            packed = max(1, archive.stat().st_size)
+            if total > MAX_ZIP_RATIO * packed and total > RATIO_CHECKED_ABOVE_BYTES:
+                raise ModelError(f"{archive} would unpack to {total / 1e6:.0f} MB from {packed / 1e6:.1f} MB "
+                                 f"({total // packed}x; model zips are under {MAX_ZIP_RATIO}x): "
+                                 f"a zip bomb or a damaged file; not installing it")
+            _check_unpacked_size(total, str(archive), dest_root)
             for info in z.infolist():
                 if not info.filename.startswith(root) or info.is_dir():
                     continue
@@ -462,15 +491,112 @@ def _extract_zip(archive: Path, into: Path) -> str:
 _STALE_TEMP_S = 6 * 3600
 
 
-def _remove_stale_temps(dest_root: Path) -> None:
-    """Remove temporary files of installs killed hard (SIGKILL, power loss) hours ago."""
-    for path in dest_root.glob(_TMP_PREFIX + "*"):
+def _hold_lock(path: Path) -> int:
+    """Take an exclusive lock on ``path`` (a temporary file or folder of a running install) and
+    return the descriptor holding it; the lock dies with this process, however it ends."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _owner_is_dead(path: Path) -> bool:
+    """True when no running install holds ``path``'s lock (its process ended or was killed).
+    Temporaries of older versions (no lock) count as dead only after :data:`_STALE_TEMP_S`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return time.time() - path.lstat().st_mtime > _STALE_TEMP_S
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # a running install holds it
+    finally:
+        os.close(fd)
+    return True
+
+
+def remove_stale_temps(dest_root: Path) -> int:
+    """Remove temporary files and folders left in ``dest_root`` by installs or downloads that were
+    killed (SIGKILL, power loss); those of installs still running are kept. Returns how many
+    were removed. Done at the start of every ``voiceskill model`` command."""
+    removed = 0
+    try:
+        found = list(dest_root.glob(_TMP_PREFIX + "*"))
+    except OSError:
+        return 0
+    for path in found:
         try:
-            if time.time() - path.lstat().st_mtime > _STALE_TEMP_S:
-                log.info("removing leftover %s", path)
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if _owner_is_dead(path):
+                log.info("removing %s, left by an install that did not finish", path)
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+                removed += 1
         except OSError as exc:
             log.debug("cannot remove %s: %s", path, exc)
+    return removed
+
+
+def _check_unpacked_size(total: int, what: str, dest_root: Path) -> None:
+    if total > MAX_MODEL_BYTES:
+        raise ModelError(f"{what} would unpack to {total / 1e9:.1f} GB, more than any speech model "
+                         f"({MAX_MODEL_BYTES / 1e9:.0f} GB); not installing it")
+    try:
+        free = shutil.disk_usage(dest_root).free
+    except OSError:
+        return
+    if total > free:
+        raise ModelError(f"{what} needs {total / 1e6:.0f} MB but {dest_root} has {free / 1e6:.0f} MB free; "
+                         f"free some space or use --dest")
+
+
+def _copy_model_folder(src: Path, into: Path, dest_root: Path) -> None:
+    """Copy a model folder: regular files and folders only, never a link that leads out of the
+    model (or to anything but a regular file), no device, FIFO or socket; bounded in size."""
+    root = src.resolve()
+    plan: list[tuple[Path, Path]] = []
+    total = 0
+    for folder, dirs, files in os.walk(src, followlinks=False):
+        here = Path(folder)
+        for name in sorted(dirs + files):
+            path = here / name
+            rel = path.relative_to(src).as_posix()
+            if name == MANIFEST_NAME and here == src:
+                continue
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    raise ModelError(f"{src}: {rel} is a link out of the model (to {os.readlink(path)}); "
+                                     f"copy the real file in, then install again")
+                st = target.stat()
+                if stat.S_ISDIR(st.st_mode):
+                    raise ModelError(f"{src}: {rel} is a link to a folder; copy the real folder in, "
+                                     f"then install again")
+                real = target
+            else:
+                real = path
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                raise ModelError(f"{src}: {rel} is not a regular file (a device, FIFO or socket); "
+                                 f"a model holds only files")
+            total += st.st_size
+            plan.append((real, into / rel))
+    _check_unpacked_size(total, str(src), dest_root)
+    for real, target in plan:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with real.open("rb") as fsrc, target.open("xb") as fdst:
+            # never more than lstat said: a file that grows while copied cannot fill the disk
+            left = real.stat().st_size
+            while left > 0 and (block := fsrc.read(min(left, 1 << 20))):
+                fdst.write(block)
+                left -= len(block)
 
 
 def install_model(source: str | Path, *, dest_dir: str | Path | None = None, name: str | None = None,
@@ -491,13 +617,15 @@ def install_model(source: str | Path, *, dest_dir: str | Path | None = None, nam
                          f"vosk-model-small-en-us-0.15.zip), an AAR or an unpacked model folder")
     try:
         dest_root.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temps(dest_root)
+        remove_stale_temps(dest_root)
         tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=dest_root))
     except OSError as exc:
         raise ModelError(f"cannot write to {dest_root} ({exc.strerror or exc}); "
                          "choose another place with --dest") from exc
     staged = tmp / "model"
+    lock = -1
     try:
+        lock = _hold_lock(tmp)
         if src.is_dir():
             found = _candidates(src)
             if not found:
@@ -506,11 +634,12 @@ def install_model(source: str | Path, *, dest_dir: str | Path | None = None, nam
             if len(found) > 1:
                 raise ModelError(f"{src} holds several models; install one of them: "
                                  f"{', '.join(p.name for p in found)}")
-            shutil.copytree(found[0], staged, ignore=shutil.ignore_patterns(MANIFEST_NAME))
+            staged.mkdir()
+            _copy_model_folder(found[0], staged, dest_root)
             default_name = found[0].name
         else:
             staged.mkdir()
-            default_name = _extract_zip(src, staged)
+            default_name = _extract_zip(src, staged, dest_root)
         final_name = _check_name(name or default_name)
         problem = _structure_problem(staged)
         if problem:
@@ -535,27 +664,124 @@ def install_model(source: str | Path, *, dest_dir: str | Path | None = None, nam
                          f"check free space and permissions, or use --dest") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if lock >= 0:
+            os.close(lock)
 
 
-def _fetch(url: str, into: Path, *, timeout_s: float, progress: ProgressFn | None) -> tuple[str, int]:
-    """Stream ``url`` into the open file path ``into``; return (sha256, bytes)."""
+class _Watchdog:
+    """Ends a download at its overall deadline, even while a read is blocked (a server that
+    trickles headers or body): at the deadline every socket it was given is shut down."""
+
+    def __init__(self, deadline_s: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(deadline_s, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            if sock is not None:
+                self._sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket | None) -> None:
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                self._shut(sock)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """A urllib opener whose connections report their sockets to this watchdog."""
+        watchdog = self
+
+        class Http(http.client.HTTPConnection):
+            def connect(self) -> None:
+                super().connect()
+                watchdog.watch(self.sock)
+
+        class Https(http.client.HTTPSConnection):
+            def connect(self) -> None:
+                super().connect()
+                watchdog.watch(self.sock)
+
+        class HttpHandler(urllib.request.HTTPHandler):
+            def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+                return self.do_open(Http, req)
+
+        class HttpsHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+                return self.do_open(Https, req, context=self._context)  # type: ignore[attr-defined]
+
+        return urllib.request.build_opener(HttpHandler, HttpsHandler)
+
+
+class _Stalled(Exception):
+    pass
+
+
+def _fetch(url: str, into: Path, *, timeout_s: float, deadline_s: float,
+           progress: ProgressFn | None) -> tuple[str, int]:
+    """Stream ``url`` into the file ``into``; return (sha256, bytes).
+
+    ``timeout_s`` bounds connecting and every read; the download also fails when it gets less
+    than :data:`STALL_MIN_BYTES_PER_S` on average over any ``timeout_s`` window (a server that
+    trickles bytes), and when it is not done within ``deadline_s`` in all."""
     digest = hashlib.sha256()
     done = 0
+    window_s = max(timeout_s, 1.0)
     request = urllib.request.Request(url, headers={"User-Agent": "voiceskill"})
-    with urllib.request.urlopen(request, timeout=timeout_s) as response, into.open("wb") as out:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        if progress:
-            progress(0, total)
-        while True:
-            block = response.read(1 << 16)
-            if not block:
-                break
-            out.write(block)
-            digest.update(block)
-            done += len(block)
-            if progress:
-                progress(done, total)
+    with _Watchdog(deadline_s) as watchdog:
+        try:
+            with watchdog.opener().open(request, timeout=timeout_s) as response, into.open("wb") as out:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                if progress:
+                    progress(0, total)
+                window_start, window_bytes = time.monotonic(), 0
+                while True:
+                    block = response.read1(1 << 16)  # returns what has arrived: never waits to fill
+                    if not block:
+                        break
+                    out.write(block)
+                    digest.update(block)
+                    done += len(block)
+                    window_bytes += len(block)
+                    now = time.monotonic()
+                    if now - window_start >= window_s:
+                        if window_bytes < STALL_MIN_BYTES_PER_S * (now - window_start):
+                            raise _Stalled(f"{window_bytes} bytes in the last {now - window_start:.0f} s")
+                        window_start, window_bytes = now, 0
+                    if progress:
+                        progress(done, total)
+        except _Stalled as exc:
+            raise ModelError(f"download of {url} stalled ({exc}); check the connection and try again, "
+                             f"or install a model file you have: voiceskill model install FILE") from None
+        except Exception:
+            if watchdog.expired:
+                raise ModelError(f"download of {url} did not finish within {deadline_s:g} s ({done} bytes "
+                                 f"so far); try again (--deadline SECONDS), or install a model file you "
+                                 f"have: voiceskill model install FILE") from None
+            raise
+        if watchdog.expired:
+            raise ModelError(f"download of {url} did not finish within {deadline_s:g} s; try again "
+                             f"(--deadline SECONDS), or install a model file you have: voiceskill model install FILE")
     if total is not None and done != total:
         raise ModelError(f"download of {url} was cut off ({done} of {total} bytes); try again, "
                          f"or install a model file you have: voiceskill model install FILE")
@@ -565,12 +791,14 @@ def _fetch(url: str, into: Path, *, timeout_s: float, progress: ProgressFn | Non
 def download_model(url: str = DEFAULT_MODEL_URL, *, sha256: str | None = None,
                    expected_size_bytes: int | None = None, dest_dir: str | Path | None = None,
                    name: str | None = None, force: bool = False, timeout_s: float = 30.0,
-                   progress: ProgressFn | None = None) -> Path:
+                   deadline_s: float = DEFAULT_DEADLINE_S, progress: ProgressFn | None = None) -> Path:
     """Download a model zip and install it atomically (see :func:`install_model`).
 
     For :data:`DEFAULT_MODEL_URL` the known checksum and size are used unless given. Without a
     checksum the zip's member CRCs and the model structure are still checked. The zip is
-    written to a hidden temporary file in ``dest_dir`` and removed whatever happens.
+    written to a hidden temporary file in ``dest_dir`` (locked while this runs, see
+    :func:`remove_stale_temps`) and removed whatever happens. ``timeout_s`` bounds every network
+    wait and the stall window, ``deadline_s`` the whole download.
     """
     if url == DEFAULT_MODEL_URL:
         sha256 = sha256 or DEFAULT_MODEL_SHA256
@@ -584,15 +812,17 @@ def download_model(url: str = DEFAULT_MODEL_URL, *, sha256: str | None = None,
     dest_root = Path(dest_dir).expanduser() if dest_dir is not None else user_models_dir()
     try:
         dest_root.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(dest_root)
         fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".zip", dir=dest_root)
-        os.close(fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         raise ModelError(f"cannot write to {dest_root} ({exc.strerror or exc}); "
                          "choose another place with --dest") from exc
     tmp = Path(tmp_name)
     try:
         try:
-            got_sha, got_bytes = _fetch(url, tmp, timeout_s=timeout_s, progress=progress)
+            got_sha, got_bytes = _fetch(url, tmp, timeout_s=timeout_s, deadline_s=deadline_s,
+                                        progress=progress)
         except ModelError:
             raise
         except urllib.error.HTTPError as exc:
@@ -615,6 +845,7 @@ def download_model(url: str = DEFAULT_MODEL_URL, *, sha256: str | None = None,
                              force=force, origin=url)
     finally:
         tmp.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def _zip_default_name(archive: Path, url: str) -> str | None:

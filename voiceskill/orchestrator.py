@@ -152,6 +152,7 @@ class Orchestrator:
         self.turns = 0
         self._turn: Turn | None = None
         self._stop_requested = False
+        self._listening_since = 0.0
         self._heard_ms = 0
         self._finals: list[Transcript] = []
         self._skip_during_earcon = True
@@ -181,6 +182,11 @@ class Orchestrator:
         chunk = self.source.read(self.config.chunk_timeout_s)
         if chunk is None:
             self._check_speaking_done()
+            if (self.state is State.LISTENING
+                    and (self.clock() - self._listening_since) * 1000 > self.config.max_question_ms):
+                log.warning("no audio from the microphone for this question (%s)",
+                            getattr(self.source, "problem", None) or "nothing delivered")
+                self._end_question(self.clock())  # so the question cannot wait forever
             return
         audio_event = self.trigger.feed(chunk)
         if audio_event is not None:
@@ -236,7 +242,12 @@ class Orchestrator:
         self._finals = []
         self._hold = self.trigger.hold
         self.state = State.LISTENING
-        if self.config.earcons:
+        self._listening_since = self.clock()
+        problem = getattr(self.source, "problem", None)
+        if problem:  # the press is kept: heard once the microphone is back, else ends as unheard
+            log.warning("press (%s) while the microphone is not available: %s", event.source, problem)
+            self.speaker.earcon("error")
+        elif self.config.earcons:
             self.speaker.earcon("start")
         preroll = getattr(self.trigger, "preroll", None)
         # After a key the user starts talking after the tone, so what the microphone hears while
@@ -336,7 +347,10 @@ class Orchestrator:
         log.info("turn trigger=%s transcript=%s intent=%s confidence=%.2f latency_ms=%.0f",
                  turn.trigger, json.dumps(turn.transcript), turn.intent, turn.confidence, turn.latency_ms)
         if self.record_dir is not None:
-            _record(self.record_dir, turn)
+            try:
+                _record(self.record_dir, turn)
+            except OSError as exc:  # checked at start-up; a disk that fills later costs the recording only
+                log.warning("cannot record this turn in %s (%s)", self.record_dir, exc.strerror or exc)
         if self.on_turn is not None:
             self.on_turn(turn)
         turn.audio.clear()

@@ -1,9 +1,11 @@
 """A systemd unit for the coach: render it, install/uninstall it, ask for its status.
 
 The unit runs ``voiceskill run`` at boot, restarts it on failure, logs to the journal, stops it
-with SIGTERM, and gives it as little as possible: never root, no network (no IP sockets and,
-for system units, its own empty network namespace), a read-only file system except its own
-cache/data directories, no capabilities, only the sound, input (and GPIO) devices.
+with SIGTERM, and gives it as little as possible: never root, no network (no IP sockets, its own
+empty network namespace), a read-only file system except its own cache/data (and record)
+directories, a private /tmp; a system unit also gets no capabilities and only the sound, input
+(and GPIO) devices. Every value written into the unit is escaped per systemd's rules, and a
+value with a control character is refused.
 
 Two flavours:
 
@@ -13,8 +15,9 @@ Two flavours:
   sound server to run without a login: ``loginctl enable-linger USER``).
 * **user unit** (``~/.config/systemd/user/voiceskill.service``, ``--user``) runs in the user's own
   service manager next to PipeWire/PulseAudio, which is what a Bluetooth headset needs; it starts
-  at boot only with lingering enabled. Options that need the system manager (device cgroup,
-  mount namespaces, groups) are left out of user units.
+  at boot only with lingering enabled. Its sandbox (network namespace, read-only file system,
+  private /tmp) runs in a user namespace (``PrivateUsers=yes``); options that need the system
+  manager (device access lists, capability bounding, groups) are left out of user units.
 
 ``--wyoming`` installs a second unit, ``voiceskill-wyoming.service``, running ``voiceskill wyoming``
 (the coach for Home Assistant). Only its network differs: with a ``tcp://`` URI it may open IP
@@ -122,20 +125,40 @@ def default_ip_allow(uri: str) -> tuple[str, ...]:
     return ("localhost",) if _is_loopback(host) else ("localhost", *PRIVATE_NETWORKS)
 
 
-def _quote(arg: str) -> str:
-    """One ExecStart= argument, quoted for systemd (and ``%`` escaped from specifier expansion)."""
-    arg = arg.replace("%", "%%")
-    if arg and not any(c in arg for c in ' \t"\'\\;$'):
+def _check_value(value: str, what: str) -> str:
+    """Refuse a value a unit file cannot hold safely: a control character (a newline would
+    start a new, attacker-chosen line such as ``ExecStartPre=+...``)."""
+    bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise ServiceError(f"{what} {value!r} contains a control character ({bad!r}), which a systemd "
+                           f"unit cannot hold; rename it or choose another path")
+    return value
+
+
+def _quote(arg: str, what: str = "a command-line argument") -> str:
+    """One ExecStart= argument for systemd: ``%`` -> ``%%`` (specifiers), ``$`` -> ``$$``
+    (variable expansion), and double-quoted with ``\\`` and ``\"`` escaped when it holds
+    anything systemd would split or interpret."""
+    arg = _check_value(arg, what).replace("%", "%%").replace("$", "$$")
+    if arg and not any(c in arg for c in ' \t"\'\\;'):
         return arg
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _path_value(path: Path) -> str:
-    return str(path).replace("%", "%%").replace(" ", "\\x20")
+def _path_value(path: Path, what: str = "the path") -> str:
+    """A path in a space-separated list setting (``ReadWritePaths=``) or ``Environment=``:
+    specifiers escaped, and every character systemd would split on or unquote written as a
+    C escape (``\\x20``)."""
+    value = _check_value(str(path), what).replace("\\", "\\\\").replace("%", "%%")
+    for c in ' "\'':
+        value = value.replace(c, f"\\x{ord(c):02x}")
+    return value
 
 
 def render_unit(spec: UnitSpec) -> str:
-    """The unit file text."""
+    """The unit file text. Every value from outside (paths, the account, groups, the URI) is
+    checked for control characters and escaped per systemd's rules; :class:`ServiceError` says
+    what is wrong. A Wyoming unit on ``tcp://`` differs from the offline one only in its network."""
     if not spec.exec_path.is_absolute():
         raise ValueError(f"ExecStart needs an absolute path, got {spec.exec_path}")
     system = not spec.user_unit
@@ -143,8 +166,17 @@ def render_unit(spec: UnitSpec) -> str:
         raise ValueError("a system unit must run as an ordinary user (User=), not root")
     uri = spec.wyoming_uri
     tcp = uri is not None and urlparse(uri).scheme == "tcp"
-    command = ["run"] if uri is None else ["wyoming", "--uri", uri]
-    argv = [str(spec.exec_path), *command] + (["--config", str(spec.config)] if spec.config else [])
+    argv = [_quote(str(spec.exec_path), "the voiceskill command path")]
+    argv += ["run"] if uri is None else ["wyoming", "--uri", _quote(uri, "the Wyoming URI")]
+    if spec.config:
+        argv += ["--config", _quote(str(spec.config), "the config file path")]
+    paths = list(spec.writable)
+    if uri is not None and urlparse(uri).scheme == "unix":  # the socket's folder
+        paths.append(Path(urlparse(uri).path).parent)
+    writable = " ".join("-" + _path_value(p, "the directory the service writes (record dir, cache)")
+                        for p in paths)
+    if not system:  # the sound server's sockets live in $XDG_RUNTIME_DIR (%t), under ProtectHome=
+        writable = " ".join(w for w in (writable, "-%t") if w)
     after = ("sound.target bluetooth.target" if system else
              "pipewire.service pipewire-pulse.service wireplumber.service pulseaudio.service")
     unit = ["[Unit]",
@@ -158,13 +190,17 @@ def render_unit(spec: UnitSpec) -> str:
              "StartLimitBurst=10"]
     service = ["[Service]", "Type=simple"]
     if system:
-        service.append(f"User={spec.run_as}")
+        for name in (spec.run_as, *spec.groups):
+            if not name or any(not (c.isalnum() or c in "._-") for c in name):
+                raise ServiceError(f"the account or group name {name!r} is not a plain name "
+                                   f"(letters, digits, . _ -); pass another one with --run-as")
+        service.append(f"User={spec.run_as.replace('%', '%%')}")
         if spec.groups:
             service.append(f"SupplementaryGroups={' '.join(spec.groups)}")
-    service += [f"ExecStart={' '.join(_quote(a) for a in argv)}",
+    service += [f"ExecStart={' '.join(argv)}",
                 "Environment=PYTHONUNBUFFERED=1"]
     if system and spec.runtime_dir is not None:
-        service.append(f"Environment=XDG_RUNTIME_DIR={_path_value(spec.runtime_dir)}")
+        service.append(f"Environment=XDG_RUNTIME_DIR={_path_value(spec.runtime_dir, 'the runtime directory')}")
     service += ["Restart=on-failure",
                 f"RestartSec={spec.restart_s}",
                 "KillSignal=SIGTERM",
@@ -173,51 +209,56 @@ def render_unit(spec: UnitSpec) -> str:
                 "StandardOutput=journal",
                 "StandardError=journal",
                 f"SyslogIdentifier={spec.unit_name.removesuffix('.service')}"]
-    if tcp:
-        service += ["# Least privilege: no privileges, nothing writable but its own dirs; the network",
-                    "# only for the Wyoming server (IP sockets, and for a system unit only the addresses",
-                    "# in IPAddressAllow=).",
-                    "NoNewPrivileges=yes",
-                    "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6"]
+    network = ("IP sockets for the Wyoming server (a system unit: only from the addresses in "
+               "IPAddressAllow=)" if tcp else "its own empty network namespace")
+    if system:
+        service += ["# Least privilege (system unit): never root, no capabilities; network: " + network + ";",
+                    "# the whole file system read-only except the directories in ReadWritePaths= (cache,",
+                    "# model data, record dir), a private /tmp, and of /dev only the sound cards, input",
+                    "# devices (push-to-talk) and GPIO (for a GPIO trigger)."]
     else:
-        service += ["# Least privilege: no network, no privileges, nothing writable but its own dirs.",
-                    "NoNewPrivileges=yes",
-                    "RestrictAddressFamilies=AF_UNIX AF_NETLINK"]
-    service += ["RestrictSUIDSGID=yes",
+        service += ["# Least privilege (user unit): the sandboxing a per-user service manager can do, in",
+                    "# a user namespace (PrivateUsers=yes; needs unprivileged user namespaces, on by",
+                    "# default on Debian 12 and Raspberry Pi OS); network: " + network + ";",
+                    "# the whole file system read-only except the directories in ReadWritePaths= (cache,",
+                    "# model data, record dir), a private /tmp. The sound server and input devices",
+                    "# stay reachable (UNIX sockets, your groups). Not available to a user unit:",
+                    "# device access lists (DeviceAllow=), capability bounding, User=/groups, IP filters."]
+    service += ["NoNewPrivileges=yes",
+                "RestrictAddressFamilies=AF_UNIX AF_NETLINK" + (" AF_INET AF_INET6" if tcp else ""),
+                "RestrictSUIDSGID=yes",
                 "RestrictNamespaces=yes",
                 "LockPersonality=yes",
                 "SystemCallArchitectures=native",
                 "UMask=0077"]
-    if system and tcp:
+    if not system:
+        service.append("PrivateUsers=yes")
+    if tcp and system:
         assert uri is not None
         allow = spec.ip_allow or default_ip_allow(uri)
-        service += ["IPAddressDeny=any", f"IPAddressAllow={' '.join(allow)}"]
-    elif system:
+        service += ["IPAddressDeny=any", f"IPAddressAllow={' '.join(_check_value(a, 'an address') for a in allow)}"]
+    elif not tcp:
         service.append("PrivateNetwork=yes")
+    service += ["ProtectSystem=strict",
+                "ProtectHome=read-only",
+                "PrivateTmp=yes",
+                "ProtectKernelTunables=yes",
+                "ProtectKernelModules=yes",
+                "ProtectControlGroups=yes"]
+    if writable:
+        service.append("ReadWritePaths=" + writable)
     if system:
         service += ["CapabilityBoundingSet=",
                     "AmbientCapabilities=",
-                    "ProtectSystem=strict",
-                    "ProtectHome=read-only",
-                    "PrivateTmp=yes",
-                    "ProtectKernelTunables=yes",
-                    "ProtectKernelModules=yes",
                     "ProtectKernelLogs=yes",
-                    "ProtectControlGroups=yes",
                     "ProtectClock=yes",
                     "ProtectHostname=yes",
-                    "# It must still reach the sound cards, input devices (push-to-talk), GPIO.",
                     "PrivateDevices=no",
                     "DevicePolicy=closed",
                     "DeviceAllow=char-alsa rw",
                     "DeviceAllow=char-input r"]
         if spec.gpio:
             service += ["DeviceAllow=char-gpiochip rw", "DeviceAllow=/dev/gpiomem rw"]
-        writable = list(spec.writable)
-        if uri is not None and urlparse(uri).scheme == "unix":  # the socket's folder
-            writable.append(Path(urlparse(uri).path).parent)
-        if writable:
-            service.append("ReadWritePaths=" + " ".join("-" + _path_value(p) for p in writable))
     install = ["[Install]", f"WantedBy={'multi-user.target' if system else 'default.target'}"]
     header = ["# Generated by `voiceskill service install` (see `voiceskill service install --print`)."]
     return "\n".join(header + unit + [""] + service + [""] + install) + "\n"

@@ -42,6 +42,7 @@ import numpy as np
 
 from voiceskill.audio import close_stream, find_device, import_sounddevice, pick_stream_format
 from voiceskill.errors import SpeakerError
+from voiceskill.files import output_file_problem, remove_dead_temps, replacing, writable_dir_problem
 
 if TYPE_CHECKING:
     import sounddevice
@@ -279,6 +280,11 @@ class TtsWorker(_Closing):
             if proc.stdout is not None:
                 proc.stdout.close()
 
+    def abort(self) -> None:
+        """Kill the child now (it is restarted by the next request): after an interruption,
+        so that it cannot go on writing a file its caller is about to remove."""
+        self._kill()
+
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
@@ -396,6 +402,18 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("voiceskill")) / "tts"
 
 
+def check_cache_dir(config: SpeakerConfig) -> Path:
+    """The speech cache folder, made and proven writable (at start-up, before slow work), with
+    the temporaries of killed runs removed; :class:`SpeakerError` says what is wrong."""
+    cache_dir = config.cache_dir or default_cache_dir()
+    problem = writable_dir_problem(cache_dir)
+    if problem:
+        raise SpeakerError(f"the speech cache {cache_dir} cannot be written ({problem}); set "
+                           f"speaker.cache_dir to a writable folder")
+    remove_dead_temps(cache_dir, ".*.tmp.wav")
+    return cache_dir
+
+
 def _read_pcm_wav(path: Path) -> tuple[np.ndarray, int]:
     with wave.open(str(path), "rb") as w:
         if w.getsampwidth() != 2 or w.getnchannels() != 1 or w.getnframes() == 0:
@@ -454,12 +472,21 @@ class Synthesizer(_Closing):
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.wav")
         started = time.monotonic()
         try:
+            try:
+                tmp.touch()  # the worker would fail silently (and slowly) where we cannot write
+            except OSError as exc:
+                raise SpeakerError(f"cannot write into the speech cache {self.cache_dir} ({exc.strerror}); "
+                                   f"set speaker.cache_dir to a writable folder") from exc
             self.worker.synthesize(text.strip(), self.config.voice, self.config.rate_wpm, tmp)
             try:
                 result = _read_pcm_wav(tmp)
             except (OSError, EOFError, ValueError, wave.Error) as exc:
                 raise SpeakerError(f"eSpeak NG produced no usable audio for {text[:40]!r} ({exc})") from exc
             os.replace(tmp, path)
+        except BaseException as exc:
+            if not isinstance(exc, SpeakerError):  # interrupted (a signal): the child may be mid-write
+                self.worker.abort()
+            raise
         finally:
             tmp.unlink(missing_ok=True)
         self.synthesized += 1
@@ -577,6 +604,41 @@ class _SpeakerBase(_Closing):
         return True
 
 
+PLAYBACK_RT_PRIORITY = 10
+"""SCHED_RR priority asked for the playback threads: above every normal task, below the sound
+server's own real-time threads (PipeWire and JACK use 20 and up)."""
+PLAYBACK_NICE = -10
+
+
+def thread_ids() -> set[int]:
+    """The ids of this process's threads (Linux; empty elsewhere)."""
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+def raise_thread_priority(ids: Iterable[int]) -> str:
+    """Give threads that only move audio a head start over busy cores: ``SCHED_RR`` when allowed
+    (root, CAP_SYS_NICE, or ``RLIMIT_RTPRIO`` as a system unit's ``LimitRTPRIO=`` sets it), else a
+    lower nice value when allowed, else nothing. Returns "real-time", "raised" or "normal"."""
+    wanted = sorted(ids)
+    if not wanted:
+        return "normal"
+    for how in ("real-time", "raised"):
+        try:
+            for tid in wanted:
+                if how == "real-time":
+                    os.sched_setscheduler(tid, os.SCHED_RR, os.sched_param(PLAYBACK_RT_PRIORITY))
+                else:
+                    os.setpriority(os.PRIO_PROCESS, tid, PLAYBACK_NICE)
+        except (OSError, AttributeError) as exc:
+            log.debug("speaker: no %s priority for the playback threads (%s)", how, exc)
+            continue
+        return how
+    return "normal"
+
+
 @dataclass
 class _Segment:
     samples: np.ndarray
@@ -611,17 +673,27 @@ class DeviceSpeaker(_SpeakerBase):
         self._last_callback_at = 0.0
         self.underflows = 0
         """Blocks the driver had to play before we delivered them (stutter)."""
+        self.priority = "normal"
+        """What the playback threads got: "real-time", "raised" (nice) or "normal"."""
 
     def __enter__(self) -> DeviceSpeaker:
         self.open()
         return self
 
+    @property
+    def output_latency_s(self) -> float:
+        """The output latency the device granted (what was asked until the stream opens)."""
+        return self._latency_s
+
     # -- the stream
 
     def open(self) -> None:
-        """Open and start the output stream (done lazily by the first sound, too)."""
+        """Open and start the output stream (done lazily by the first sound, too). The threads
+        the audio stack starts for it (PortAudio's callback thread, the sound server client's
+        thread) get real-time priority when allowed (see :func:`raise_thread_priority`)."""
         if self._stream is not None:
             return
+        threads_before = thread_ids()
         try:
             stream = self._sd.OutputStream(
                 device=self._device, samplerate=self.rate_hz, channels=self._channels,
@@ -634,6 +706,8 @@ class DeviceSpeaker(_SpeakerBase):
         self._stream = stream
         self._latency_s = float(stream.latency)
         self._last_callback_at = time.monotonic()
+        time.sleep(0.01)  # PortAudio starts its callback thread with the stream
+        self.priority = raise_thread_priority(thread_ids() - threads_before)
         log.debug("speaker: output open at %d Hz, %d channel(s), latency %.0f ms",
                   self.rate_hz, self._channels, self._latency_s * 1000)
 
@@ -727,23 +801,36 @@ class DeviceSpeaker(_SpeakerBase):
 
 class WavFileSpeaker(_SpeakerBase):
     """``--speak-to FILE.wav``: everything that would be played is appended to one WAV file
-    (rewritten after each sound, so it is always complete). Nothing waits: each sound counts
+    (replaced after each sound, so it is always complete; not touched before the first sound;
+    an existing file that is not a WAV is never overwritten). Nothing waits: each sound counts
     as played the moment it is written."""
 
     def __init__(self, path: str | Path, config: SpeakerConfig = SpeakerConfig(), *,
                  synthesizer: Synthesizer | None = None,
                  worker_command: Sequence[str] | None = None, rate_hz: int = TTS_RATE_HZ) -> None:
+        self.path = self.check_target(path)
         super().__init__(config, synthesizer, worker_command)
-        self.path = Path(path)
         self.rate_hz = rate_hz
         self._pcm = bytearray()
-        self._write()
+
+    @staticmethod
+    def check_target(path: str | Path) -> Path:
+        """``path`` if answers can be written there, else :class:`SpeakerError` saying why."""
+        target = Path(path)
+        problem = output_file_problem(target)
+        if problem:
+            raise SpeakerError(f"cannot write the answers to {target} ({problem}); "
+                               f"choose another --speak-to file")
+        return target
 
     def _write(self) -> None:
+        """Replace the file with everything so far (whole or not at all: temp file + rename);
+        nothing is written until there is a sound."""
         from voiceskill.wavio import write_wav
 
         try:
-            write_wav(self.path, bytes(self._pcm), self.rate_hz)
+            with replacing(self.path) as tmp:
+                write_wav(tmp, bytes(self._pcm), self.rate_hz)
         except OSError as exc:
             raise SpeakerError(f"cannot write {self.path} ({exc.strerror}); "
                                f"choose a writable --speak-to file") from exc

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from voiceskill.config import as_dict, default_config_path, load_config, render_default_file, to_toml
 from voiceskill.errors import ConfigError
+from voiceskill.files import replacing
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -68,7 +69,8 @@ def _init(args: argparse.Namespace) -> int:
                           f"(or --path FILE to write elsewhere)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_default_file(), encoding="utf-8")
+        with replacing(path) as tmp:  # a full disk leaves the old file, never a cut-off one
+            tmp.write_text(render_default_file(), encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot write {path} ({exc.strerror}); choose another --path") from None
     print(f"wrote {path}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -57,11 +58,41 @@ class ProgressReporter:
             self._stream.flush()
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM/SIGHUP end a model command like Ctrl-C does: through every ``finally``, so no
+    temporary file or folder is left behind. Exit status 128 + the signal, as the shell expects."""
+    raise SystemExit(128 + signum)
+
+
+def _start(args: argparse.Namespace) -> None:
+    """What every model command does first: clean exits on SIGTERM, and the leftovers of
+    installs and downloads that were killed (their process is gone) are removed."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminated)
+    places = {models.user_models_dir()}
+    if getattr(args, "dest", None):
+        places.add(Path(args.dest).expanduser())
+    for place in places:
+        models.remove_stale_temps(place)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 1e7:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds above 0")
+    return value
+
+
 def _download(args: argparse.Namespace) -> int:
+    _start(args)
     reporter = ProgressReporter(sys.stderr, label="downloading")
     try:
         path = models.download_model(args.url, sha256=args.sha256, dest_dir=args.dest, name=args.name,
-                                     force=args.force, timeout_s=args.timeout, progress=reporter)
+                                     force=args.force, timeout_s=args.timeout, deadline_s=args.deadline,
+                                     progress=reporter)
     finally:
         reporter.close()
     print(f"installed {path.name} at {path} ({_mb(models.dir_size_bytes(path))})")
@@ -69,6 +100,7 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
+    _start(args)
     path = models.install_model(args.source, dest_dir=args.dest, name=args.name, force=args.force)
     print(f"installed {path.name} at {path} ({_mb(models.dir_size_bytes(path))})")
     return 0
@@ -84,6 +116,7 @@ def _resolved(args: argparse.Namespace) -> Path | None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    _start(args)
     in_use = _resolved(args)
     found = models.installed_models(verify_hashes=args.verify)
     if in_use is not None and all(info.path.resolve() != in_use.resolve() for info in found):
@@ -111,6 +144,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _path(args: argparse.Namespace) -> int:
+    _start(args)
     print(models.resolve_model_dir(args.model))
     return 0
 
@@ -124,8 +158,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     d = msub.add_parser("download", parents=[common], help="download the small English model (internet)")
     d.add_argument("--url", default=models.DEFAULT_MODEL_URL, help="model zip to download (default: %(default)s)")
     d.add_argument("--sha256", metavar="HEX", help="expected sha256 of the zip (known for the default URL)")
-    d.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                   help="network timeout (default: %(default)s)")
+    d.add_argument("--timeout", type=_positive, default=30.0, metavar="SECONDS",
+                   help="longest wait for the server, and the window in which a download that gets "
+                        f"under {models.STALL_MIN_BYTES_PER_S} bytes/s counts as stalled (default: %(default)s)")
+    d.add_argument("--deadline", type=_positive, default=models.DEFAULT_DEADLINE_S, metavar="SECONDS",
+                   help="give up when the whole download takes longer (default: %(default)s)")
     _install_options(d)
     d.set_defaults(func=_download)
 

@@ -60,10 +60,47 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+class _StopDuringStartUp(BaseException):
+    """SIGTERM/SIGINT/SIGHUP before the loop runs: unwinds start-up through every ``finally``
+    and context manager (a BaseException, so no ``except Exception`` on the way swallows it)."""
+
+
+def _stop_start_up(signum: int, frame: object) -> None:
+    raise _StopDuringStartUp(signum)
+
+
+def _check_outputs(config: Any, speak_to: Path | None) -> None:
+    """Every place the coach will write, checked before the slow start-up: one line each."""
+    from voiceskill.errors import ConfigError
+    from voiceskill.files import writable_dir_problem
+    from voiceskill.speaker import WavFileSpeaker, check_cache_dir
+
+    record_dir = config.general.record_dir
+    if record_dir is not None:
+        problem = writable_dir_problem(Path(record_dir))
+        if problem:
+            raise ConfigError(f"the record dir {record_dir} cannot be written ({problem}); "
+                              f"choose another --record-dir (general.record_dir)")
+    check_cache_dir(config.speaker)
+    if speak_to is not None:
+        WavFileSpeaker.check_target(speak_to)
+
+
 def run(args: argparse.Namespace) -> int:
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _stop_start_up)
+    try:
+        return _run(args)
+    except _StopDuringStartUp as stop:
+        log.info("stopped during start-up (%s)", signal.Signals(stop.args[0]).name)
+        return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     overrides = _overrides(args)
     config, _ = load_config(args.config, os.environ, overrides, flags=_FLAGS)
+    _check_outputs(config, args.speak_to)
     from voiceskill.audio import Microphone, find_device
     from voiceskill.denoise import Denoiser
     from voiceskill.endpoint import Endpointer
@@ -103,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: orchestrator.request_stop())
         log.info("ready in %.0f ms (model %s, trigger %s, article %s)", (time.monotonic() - started) * 1000,
                  model_dir.name, config.trigger.kind, router.article.source)
+        if mic.problem:
+            log.warning("the microphone is not available yet (%s): presses get a low tone and wait for "
+                        "it; `voiceskill doctor` checks the audio set-up", mic.problem)
         turns = orchestrator.run(max_turns=args.max_turns)
         log.info("stopped after %d turns", turns)
     return 0

@@ -237,3 +237,22 @@ def test_a_session_keeps_the_speaker_and_still_hears_every_word(speech_model: Sp
         rec.forget_speaker()
         rec.reset()
         assert "warm up" in recognize_pcm(rec, warmup, keep_speaker=True).text
+
+
+def test_a_long_session_starts_fresh_after_its_audio_limit(speech_model: SpeechModel,
+                                                           dev_audio: list[AudioRow]) -> None:
+    """A session keeps every feature frame it adapted on (Vosk drops them after 10 minutes), so
+    after session_max_audio_s of audio the next question starts fresh (soak figures: README)."""
+    from voiceskill.grammar import grammar_vocabulary
+    from voiceskill.router import Router
+
+    water = read_wav(spoken(dev_audio, WATER).path)
+    config = RecognizerConfig(session_max_audio_s=len(water) / 2 / RATE_HZ * 1.5)
+    with speech_model.recognizer(config, grammar_vocabulary(Router.load())) as rec:
+        kept = []
+        for _ in range(3):
+            rec.reset()
+            assert "water" in recognize_pcm(rec, water, keep_speaker=True).text
+            kept.append(rec._carried_bytes)
+        # the first question is kept; the second reaches the limit, so it ends fresh; and again
+        assert kept[0] > 0 and kept[1] == 0 and kept[2] > 0

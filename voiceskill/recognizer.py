@@ -64,6 +64,9 @@ class RecognizerConfig:
         0 = every question starts fresh.
     tail_silence_ms: silence fed after a question that keeps the speaker's adaptation, so its last
         words are decoded (a question that starts fresh is flushed instead).
+    session_max_audio_s: a recognizer session that keeps the speaker's adaptation also keeps every
+        feature frame of it (Vosk drops them only after 10 minutes of audio), so after this many
+        seconds of audio the next question starts fresh: memory stays bounded in a long session.
     """
 
     grammar: bool = True
@@ -76,6 +79,7 @@ class RecognizerConfig:
     more_passes_below: float = 0.7
     session_idle_s: float = 120.0
     tail_silence_ms: int = 300
+    session_max_audio_s: float = 90.0
 
     def __post_init__(self) -> None:
         check_passes(self.passes)
@@ -85,6 +89,8 @@ class RecognizerConfig:
             raise ValueError(f"session_idle_s must be between 0 and 86400, not {self.session_idle_s}")
         if not 0 <= self.tail_silence_ms <= 2000:
             raise ValueError(f"tail_silence_ms must be between 0 and 2000, not {self.tail_silence_ms}")
+        if not 0.0 <= self.session_max_audio_s <= 600.0:
+            raise ValueError(f"session_max_audio_s must be between 0 and 600, not {self.session_max_audio_s}")
 
 
 @dataclass(frozen=True)
@@ -419,8 +425,11 @@ class VoskRecognizer:
         self._rec.SetWords(config.words)
         if config.max_alternatives:
             self._rec.SetMaxAlternatives(config.max_alternatives)
+        self._carried_bytes = 0
+        """Audio fed since the recognizer last started fresh (bounds what a session keeps)."""
 
     def accept(self, chunk: bytes) -> Transcript | None:
+        self._carried_bytes += len(chunk)
         if self._rec.AcceptWaveform(chunk):
             return _transcript(json.loads(self._rec.Result()), final=True)
         return None
@@ -429,7 +438,9 @@ class VoskRecognizer:
         return " ".join(str(json.loads(self._rec.PartialResult()).get("partial", "")).split())
 
     def finish(self, keep_speaker: bool = False) -> Transcript:
-        if not keep_speaker:
+        limit = 2 * self.config.rate_hz * self.config.session_max_audio_s
+        if not keep_speaker or self._carried_bytes >= limit:
+            self._carried_bytes = 0
             # FinalResult() flushes the features and ends the session: the next chunk rebuilds
             # the feature pipeline, so the speaker adaptation (online i-vector, CMVN) is gone.
             return _transcript(json.loads(self._rec.FinalResult()), final=True)
@@ -447,6 +458,7 @@ class VoskRecognizer:
         # FinalResult() only ends a running utterance: start one with 10 ms of silence first
         self._rec.AcceptWaveform(bytes(2 * self.config.rate_hz // 100))
         self._rec.FinalResult()
+        self._carried_bytes = 0
 
     def close(self) -> None:
         self._rec = None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsets import OWN, conversations, judge, questions, states_a_fact
+from evalsets import EVAL, OWN, conversations, judge, questions, states_a_fact
 from voiceskill.article import load_article
 from voiceskill.dialog import Dialog
 from voiceskill.errors import IntentsError
@@ -83,6 +83,12 @@ def test_no_development_question_is_in_the_intents_data() -> None:
     data = " ".join(words(builtin_intents_path("glute-cramps.intents.toml").read_text()))
     for _, question in questions():
         assert " ".join(words(question)) not in data, question
+    # no quoted string of the data is a question of the other sets (held-out ones above all)
+    quoted = {" ".join(words(q)) for q in re.findall(r'"([^"]*)"', builtin_intents_path(
+        "glute-cramps.intents.toml").read_text())}
+    for path in (EVAL / "questions-more.tsv", OWN / "styles-a.tsv", OWN / "styles-b.tsv"):
+        for _, question in questions(path):
+            assert " ".join(words(question)) not in quoted, (path.name, question)
 
 
 @pytest.mark.parametrize("text,intent", [

@@ -12,12 +12,12 @@ import pytest
 from fakes import (FakeEndpointer, FakeSpeaker, MarkingDenoiser, RecordingRecognizer, ScriptedSource,
                    ScriptedTrigger)
 from voiceskill.config import load_config
-from voiceskill.denoise import PRESETS, check_passes
+from voiceskill.denoise import PRESETS, check_passes, front_end
 from voiceskill.dialog import Dialog
 from voiceskill.errors import ConfigError
 from voiceskill.orchestrator import LoopConfig, Orchestrator
 from voiceskill.decide import DecisionConfig, decide, decide_file
-from voiceskill.passes import Heard, MultiPassRecognizer, denoiser_for, hear_file
+from voiceskill.passes import Heard, MultiPassRecognizer, hear_file
 from voiceskill.recognizer import RecognizerConfig, Transcript, Word
 from voiceskill.router import Router
 
@@ -104,8 +104,8 @@ def test_pass_names_are_checked() -> None:
     for bad in ((), ("plain", "plain"), ("loud",)):
         with pytest.raises(ValueError):
             RecognizerConfig(passes=bad)
-    assert denoiser_for("plain", 16000) is None
-    assert denoiser_for("strong", 16000).config == PRESETS["strong"]
+    assert front_end("plain", 16000) is None
+    assert front_end("strong", 16000).config == PRESETS["strong"]
 
 
 def test_a_bad_pass_in_the_config_file_is_one_clear_error(tmp_path: Path) -> None:

@@ -62,18 +62,20 @@ class Decision:
     caught: bool
 
 
-def decide(hypotheses: Sequence[Heard], router: Routes, config: DecisionConfig = DecisionConfig()) -> Decision:
-    """Answer, or not: see the module doc. Hypotheses that heard nothing are ignored."""
-    routed = [(h, router.route(h.transcript.text, h.transcript.confidences))
-              for h in hypotheses if any(w != UNK for w in h.transcript.text.split())]
+def _route(hypotheses: Sequence[Heard], router: Routes) -> list[tuple[Heard, Reply]]:
+    """Every hypothesis that heard a word, with the router's reply to it."""
+    return [(h, router.route(h.transcript.text, h.transcript.confidences))
+            for h in hypotheses if any(w != UNK for w in h.transcript.text.split())]
+
+
+def _decide(routed: Sequence[tuple[Heard, Reply]], first: Heard | None, config: DecisionConfig) -> Decision:
     if not routed:
-        return Decision(hypotheses[0] if hypotheses else None, None, False)
+        return Decision(first, None, False)
     support: dict[str, int] = {}
     for _, reply in routed:
         if reply.intent is not None and reply.confidence >= config.min_confidence:
             support[reply.intent] = support.get(reply.intent, 0) + 1
-    heard, reply = max(routed, key=lambda pair: (support.get(pair[1].intent or "", 0) if pair[1].intent else 0,
-                                                 pair[1].confidence))
+    heard, reply = max(routed, key=lambda pair: (support.get(pair[1].intent or "", 0), pair[1].confidence))
     if reply.intent is None or reply.intent not in support:
         # no pass is sure of a topic: the off-topic reply when one was heard clearly
         heard, reply = max(routed, key=lambda pair: pair[1].confidence)
@@ -81,14 +83,19 @@ def decide(hypotheses: Sequence[Heard], router: Routes, config: DecisionConfig =
     return Decision(heard, reply, support[reply.intent] >= min(config.min_agreeing, len(routed)))
 
 
+def decide(hypotheses: Sequence[Heard], router: Routes, config: DecisionConfig = DecisionConfig()) -> Decision:
+    """Answer, or not: see the module doc. Hypotheses that heard nothing are ignored."""
+    return _decide(_route(hypotheses, router), hypotheses[0] if hypotheses else None, config)
+
+
 def settled(hypotheses: Sequence[Heard], router: Routes, config: DecisionConfig, enough: float) -> bool:
     """Whether more passes could not change the answer: ``min_agreeing`` of the hypotheses so far
     chose one topic and the router is at least ``enough`` sure of it."""
-    d = decide(hypotheses, router, config)
+    routed = _route(hypotheses, router)
+    d = _decide(routed, hypotheses[0] if hypotheses else None, config)
     if not d.caught or d.reply is None or d.reply.intent is None or d.reply.confidence < enough:
         return False
-    return sum(router.route(h.transcript.text, h.transcript.confidences).intent == d.reply.intent
-               for h in hypotheses) >= config.min_agreeing
+    return sum(reply.intent == d.reply.intent for _, reply in routed) >= config.min_agreeing
 
 
 def decide_file(pcm: bytes, passes: Sequence[tuple[str, Recognizer]], router: Routes, config: RecognizerConfig,

@@ -30,11 +30,6 @@ FrontEnd = Denoiser | WebRtcFilter
 """What cleans a pass's audio: :mod:`voiceskill.denoise`'s Wiener denoiser or WebRTC filter."""
 
 
-def denoiser_for(name: str, rate_hz: int) -> FrontEnd | None:
-    """A fresh front end for pass ``name`` (None for ``plain``)."""
-    return front_end(name, rate_hz)
-
-
 @dataclass(frozen=True)
 class Heard:
     """What one pass heard of a whole question."""
@@ -140,7 +135,7 @@ def hear_file(pcm: bytes, passes: Sequence[tuple[str, Recognizer]], *, rate_hz: 
     what it adapted to for the next file."""
     out: list[Heard] = []
     for name, recognizer in passes:
-        denoiser = denoiser_for(name, rate_hz)
+        denoiser = front_end(name, rate_hz)
         audio = pcm if denoiser is None else denoiser.process_file(pcm)
         recognizer.reset()
         out.append(Heard(name, recognize_pcm(recognizer, audio, chunk_ms, rate_hz, keep_speaker)))
@@ -153,5 +148,5 @@ def open_passes(model: SpeechModel, config: RecognizerConfig, vocabulary: Iterab
     """A :class:`MultiPassRecognizer` with one recognizer session (and denoiser) per pass of
     ``config.passes``, over one loaded model."""
     words = None if vocabulary is None else list(vocabulary)
-    return MultiPassRecognizer([(name, denoiser_for(name, config.rate_hz), model.recognizer(config, words))
+    return MultiPassRecognizer([(name, front_end(name, config.rate_hz), model.recognizer(config, words))
                                 for name in config.passes])

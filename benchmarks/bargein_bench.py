@@ -31,7 +31,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from voiceskill.speaker import DeviceSpeaker, SpeakerConfig, Synthesizer  # noqa: E402
+from voiceskill.speaker import DeviceSpeaker, Synthesizer  # noqa: E402
+from voiceskill.settings import SpeakerConfig  # noqa: E402
 
 CAPTURE_HZ = 16_000
 LOUD = 300  # int16 peak in a 10 ms block that counts as sound

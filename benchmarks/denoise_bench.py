@@ -52,9 +52,11 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from audio_fixtures import AudioRow, _read_index, render_questions  # noqa: E402
 from evalsets import judge, states_a_fact  # noqa: E402
 from voiceskill.grammar import grammar_vocabulary  # noqa: E402
-from voiceskill.denoise import DenoiseConfig, Denoiser  # noqa: E402
+from voiceskill.denoise import Denoiser  # noqa: E402
+from voiceskill.settings import DenoiseConfig  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
-from voiceskill.recognizer import RecognizerConfig, SpeechModel, recognize_pcm  # noqa: E402
+from voiceskill.recognizer import SpeechModel, recognize_pcm  # noqa: E402
+from voiceskill.settings import RecognizerConfig  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
 from voiceskill.wavio import read_wav  # noqa: E402
 

@@ -45,18 +45,23 @@ from audio_fixtures import render_questions  # noqa: E402
 from fakes import WavChunkSource  # noqa: E402
 from pulse import pulse_null_sinks  # noqa: E402
 from test_trigger import PipeDevice  # noqa: E402
-from voiceskill.audio import MicConfig, Microphone  # noqa: E402
+from voiceskill.audio import Microphone  # noqa: E402
+from voiceskill.settings import MicConfig  # noqa: E402
 from voiceskill.dialog import Dialog  # noqa: E402
 from voiceskill.endpoint import Endpointer  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
 from voiceskill.grammar import grammar_vocabulary  # noqa: E402
-from voiceskill.orchestrator import LoopConfig, Orchestrator, Turn  # noqa: E402
-from voiceskill.decide import DecisionConfig  # noqa: E402
+from voiceskill.orchestrator import Orchestrator, Turn  # noqa: E402
+from voiceskill.settings import LoopConfig  # noqa: E402
+from voiceskill.settings import DecisionConfig  # noqa: E402
 from voiceskill.passes import open_passes  # noqa: E402
-from voiceskill.recognizer import SpeechModel, RecognizerConfig  # noqa: E402
+from voiceskill.recognizer import SpeechModel  # noqa: E402
+from voiceskill.settings import RecognizerConfig  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
-from voiceskill.speaker import DeviceSpeaker, SpeakerConfig  # noqa: E402
-from voiceskill.trigger import EvdevTrigger, TriggerConfig  # noqa: E402
+from voiceskill.speaker import DeviceSpeaker  # noqa: E402
+from voiceskill.settings import SpeakerConfig  # noqa: E402
+from voiceskill.trigger import EvdevTrigger  # noqa: E402
+from voiceskill.settings import TriggerConfig  # noqa: E402
 from voiceskill.wavio import read_wav  # noqa: E402
 
 KEY = ecodes.KEY_PLAYPAUSE

@@ -48,11 +48,13 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from audio_fixtures import QUESTIONS, AudioRow, cache_root, render_questions  # noqa: E402
 from evalsets import FALLBACK, judge, states_a_fact  # noqa: E402
 
-from voiceskill.decide import DecisionConfig, decide, settled  # noqa: E402
+from voiceskill.decide import decide, settled  # noqa: E402
+from voiceskill.settings import DecisionConfig  # noqa: E402
 from voiceskill.grammar import grammar_vocabulary  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
 from voiceskill.passes import Heard, hear_file  # noqa: E402
-from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, Word  # noqa: E402
+from voiceskill.recognizer import SpeechModel, Transcript, Word  # noqa: E402
+from voiceskill.settings import RecognizerConfig  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
 from voiceskill.wavio import read_wav  # noqa: E402
 

@@ -240,7 +240,8 @@ def beam_child(model: str, index_file: str, mode: str) -> dict[str, float]:
     from audio_fixtures import answer_ok, load_topics, word_errors
 
     from voiceskill.grammar import grammar_vocabulary
-    from voiceskill.recognizer import RecognizerConfig, SpeechModel, recognize_pcm
+    from voiceskill.recognizer import SpeechModel, recognize_pcm
+    from voiceskill.settings import RecognizerConfig
     from voiceskill.router import Router
     from voiceskill.wavio import read_wav
 

@@ -39,10 +39,11 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from audio_fixtures import ALL_VOICES, render_questions  # noqa: E402
 from test_wake import NEGATIVES, POSITIVES  # noqa: E402
-from voiceskill.audio import CHUNK_BYTES, RATE_HZ  # noqa: E402
+from voiceskill.pcm import CHUNK_BYTES, RATE_HZ  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
 from voiceskill.recognizer import SpeechModel  # noqa: E402
-from voiceskill.wake import WakeConfig, WakeSpotter  # noqa: E402
+from voiceskill.wake import WakeSpotter  # noqa: E402
+from voiceskill.settings import WakeConfig  # noqa: E402
 from voiceskill.wavio import read_wav  # noqa: E402
 
 NEAR_MISS = "they coached the team"

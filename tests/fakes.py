@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from voiceskill.audio import CHUNK_BYTES
+from voiceskill.pcm import CHUNK_BYTES
 
 
 @dataclass

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from pulse import pulse_null_sinks
 
-from voiceskill.audio import (CHUNK_BYTES, RATE_HZ, MicConfig, Microphone, _StreamResampler,
-                              find_device, list_devices)
+from voiceskill.audio import Microphone, _StreamResampler, find_device, list_devices
+from voiceskill.pcm import CHUNK_BYTES, RATE_HZ
+from voiceskill.settings import MicConfig
 from voiceskill.errors import DeviceError
 from voiceskill.wavio import resample
 

@@ -12,8 +12,8 @@ from typing import Literal
 import pytest
 
 from voiceskill import cli
-from voiceskill.config import (AppConfig, as_dict, default_config_path, field_docs, load_config,
-                               render_default_file)
+from voiceskill.config import as_dict, default_config_path, field_docs, load_config, render_default_file
+from voiceskill.settings import AppConfig
 from voiceskill.errors import ConfigError
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from audio_fixtures import dev_audio, topics  # noqa: F401  (pytest fixtures)
 from conftest import require
-from voiceskill.denoise import DenoiseConfig, Denoiser
+from voiceskill.denoise import Denoiser
+from voiceskill.settings import DenoiseConfig
 
 RATE = 16000
 rng = np.random.default_rng(1234)
@@ -142,7 +143,8 @@ def _recognize_all(rows, topics, denoise: bool) -> int:  # noqa: F811
     from evalsets import judge
     from voiceskill.grammar import grammar_vocabulary
     from voiceskill.models import resolve_model_dir
-    from voiceskill.recognizer import RecognizerConfig, SpeechModel, recognize_pcm
+    from voiceskill.recognizer import SpeechModel, recognize_pcm
+    from voiceskill.settings import RecognizerConfig
     from voiceskill.router import Router
     from voiceskill.wavio import read_wav
 
@@ -182,7 +184,8 @@ def test_webrtc_front_end_streams_any_chunk_sizes_with_one_frame_of_delay() -> N
     """WebRTC's suppressor works on 10 ms frames: whatever the chunk sizes, it returns as many
     samples as it gets, the same stream (delayed by exactly one frame) each time, and a file
     comes back the same length with no delay; it lowers steady noise between bursts of tone."""
-    from voiceskill.denoise import WebRtcConfig, WebRtcFilter, front_end
+    from voiceskill.denoise import WebRtcFilter, front_end
+    from voiceskill.settings import WebRtcConfig
 
     tone, noise = bursts()
     data = pcm(tone + noise)

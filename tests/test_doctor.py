@@ -17,7 +17,7 @@ import pytest
 from conftest import require
 from pulse import pulse_null_sinks
 from voiceskill import cli, doctor
-from voiceskill.config import AppConfig
+from voiceskill.settings import AppConfig
 from voiceskill.errors import DeviceError, ModelError
 
 MODEL = Path.home() / ".local/share/voiceskill/models/vosk-model-en-0.3.45"

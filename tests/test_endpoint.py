@@ -10,8 +10,9 @@ import pytest
 
 from audio_fixtures import QUESTIONS, AudioRow, render_questions, tools_missing
 from conftest import require
-from voiceskill.audio import CHUNK_BYTES, CHUNK_MS, RATE_HZ
-from voiceskill.endpoint import EndpointConfig, Endpointer
+from voiceskill.pcm import CHUNK_BYTES, CHUNK_MS, RATE_HZ
+from voiceskill.endpoint import Endpointer
+from voiceskill.settings import EndpointConfig
 from voiceskill.errors import ConfigError
 from voiceskill.wavio import read_wav
 

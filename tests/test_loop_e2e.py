@@ -19,7 +19,8 @@ from conftest import REPO, require
 from evalsets import topics
 from pulse import pulse_null_sinks
 from voiceskill.models import resolve_model_dir
-from voiceskill.recognizer import RecognizerConfig, SpeechModel
+from voiceskill.recognizer import SpeechModel
+from voiceskill.settings import RecognizerConfig
 from voiceskill.errors import ModelError
 
 

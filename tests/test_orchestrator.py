@@ -8,7 +8,8 @@ from pathlib import Path
 
 from fakes import FakeEndpointer, FakeRecognizer, FakeSpeaker, ScriptedSource, ScriptedTrigger
 from voiceskill.dialog import Dialog
-from voiceskill.orchestrator import LoopConfig, Orchestrator, State
+from voiceskill.orchestrator import Orchestrator, State
+from voiceskill.settings import LoopConfig
 from voiceskill.router import Router
 
 ROUTER = Router.load()

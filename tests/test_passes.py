@@ -12,13 +12,17 @@ import pytest
 from fakes import (FakeEndpointer, FakeSpeaker, MarkingDenoiser, RecordingRecognizer, ScriptedSource,
                    ScriptedTrigger)
 from voiceskill.config import load_config
-from voiceskill.denoise import PRESETS, check_passes, front_end
+from voiceskill.denoise import front_end
+from voiceskill.settings import PRESETS, check_passes
 from voiceskill.dialog import Dialog
 from voiceskill.errors import ConfigError
-from voiceskill.orchestrator import LoopConfig, Orchestrator
-from voiceskill.decide import DecisionConfig, decide, decide_file
+from voiceskill.orchestrator import Orchestrator
+from voiceskill.settings import LoopConfig
+from voiceskill.decide import decide, decide_file
+from voiceskill.settings import DecisionConfig
 from voiceskill.passes import Heard, MultiPassRecognizer, hear_file
-from voiceskill.recognizer import RecognizerConfig, Transcript, Word
+from voiceskill.recognizer import Transcript, Word
+from voiceskill.settings import RecognizerConfig
 from voiceskill.router import Router
 
 ROUTER = Router.load()

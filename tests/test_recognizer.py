@@ -10,10 +10,10 @@ import pytest
 
 from audio_fixtures import FALLBACK, AudioRow, dev_audio, word_errors  # noqa: F401 (fixture)
 from conftest import REPO, require
-from voiceskill.audio import CHUNK_BYTES, RATE_HZ
+from voiceskill.pcm import CHUNK_BYTES, RATE_HZ
 from voiceskill.errors import ModelError
-from voiceskill.recognizer import (UNK, RecognizerConfig, SpeechModel, Transcript, VoskRecognizer,
-                                   grammar_words, read_lexicon, recognize_pcm)
+from voiceskill.recognizer import UNK, SpeechModel, Transcript, VoskRecognizer, grammar_words, read_lexicon, recognize_pcm
+from voiceskill.settings import RecognizerConfig
 from voiceskill.wavio import read_wav
 
 ARTICLE = REPO / "voiceskill" / "data" / "glute-cramps.txt"

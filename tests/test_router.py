@@ -12,7 +12,8 @@ from voiceskill.article import load_article
 from voiceskill.dialog import Dialog
 from voiceskill.errors import IntentsError
 from voiceskill.intents import builtin_intents_path
-from voiceskill.router import Router, RouterConfig
+from voiceskill.router import Router
+from voiceskill.settings import RouterConfig
 from voiceskill.text import words
 
 

@@ -226,7 +226,8 @@ def test_a_press_while_the_microphone_reopens_is_kept() -> None:
     tone, and the question is heard once the microphone is back, not lost."""
     from fakes import FakeEndpointer, FakeRecognizer, FakeSpeaker, FlakySource, ScriptedTrigger
     from voiceskill.dialog import Dialog
-    from voiceskill.orchestrator import LoopConfig, Orchestrator
+    from voiceskill.orchestrator import Orchestrator
+    from voiceskill.settings import LoopConfig
     from voiceskill.router import Router
 
     source = FlakySource(200, down_reads=8)

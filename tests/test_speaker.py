@@ -19,8 +19,8 @@ from conftest import require
 from pulse import PulseSinks, pulse_null_sinks
 
 from voiceskill.errors import DeviceError, ModelError, SpeakerError
-from voiceskill.speaker import (DeviceSpeaker, SpeakerConfig, Synthesizer, TtsWorker, Utterance,
-                                WavFileSpeaker, earcon_pcm)
+from voiceskill.speaker import DeviceSpeaker, Synthesizer, TtsWorker, Utterance, WavFileSpeaker, earcon_pcm
+from voiceskill.settings import SpeakerConfig
 
 pytestmark = pytest.mark.tts
 

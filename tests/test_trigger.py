@@ -15,8 +15,8 @@ import pytest
 from evdev import ecodes
 
 from voiceskill.errors import ConfigError, TriggerError
-from voiceskill.trigger import (EvdevTrigger, GpioTrigger, TerminalTrigger, TriggerConfig,
-                                TriggerEvent, make_trigger, open_input_device)
+from voiceskill.trigger import EvdevTrigger, GpioTrigger, TerminalTrigger, TriggerEvent, make_trigger, open_input_device
+from voiceskill.settings import TriggerConfig
 
 EVENT = struct.Struct("qqHHi")  # struct input_event on 64-bit Linux
 

@@ -12,11 +12,13 @@ import pytest
 
 from audio_fixtures import ALL_VOICES, AudioRow, render_questions, tools_missing
 from conftest import require
-from voiceskill.audio import CHUNK_BYTES, RATE_HZ
+from voiceskill.pcm import CHUNK_BYTES, RATE_HZ
 from voiceskill.errors import ModelError, TriggerError
 from voiceskill.recognizer import SpeechModel
-from voiceskill.trigger import TriggerConfig, WakeTrigger, make_trigger
-from voiceskill.wake import UNK, WakeConfig, WakeSpotter, find_phrase
+from voiceskill.trigger import WakeTrigger, make_trigger
+from voiceskill.settings import TriggerConfig
+from voiceskill.wake import UNK, WakeSpotter, find_phrase
+from voiceskill.settings import WakeConfig
 from voiceskill.wavio import read_wav
 
 POSITIVES = ("hey coach", "hey coach what should i do when my glutes cramp",

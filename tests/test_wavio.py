@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import require
 
-from voiceskill.audio import RATE_HZ
+from voiceskill.pcm import RATE_HZ
 from voiceskill.errors import AudioError
 from voiceskill.wavio import (float_to_pcm, load_wav, pcm_to_float, probe_wav, read_wav, resample,
                               write_wav)

@@ -30,9 +30,10 @@ from wyoming.tts import Synthesize
 from audio_fixtures import AudioRow, answer_ok, dev_audio, topics  # noqa: F401 (fixtures)
 from conftest import REPO, require
 from voiceskill.grammar import grammar_vocabulary
-from voiceskill.config import WyomingConfig
+from voiceskill.settings import WyomingConfig
 from voiceskill.errors import ModelError
-from voiceskill.recognizer import RecognizerConfig, SpeechModel
+from voiceskill.recognizer import SpeechModel
+from voiceskill.settings import RecognizerConfig
 from voiceskill.router import Router
 from voiceskill.wyoming_server import Coach, Conversations, WyomingServer
 
@@ -473,7 +474,8 @@ def test_malformed_and_unsupported_audio_get_an_error(coach: Coach) -> None:
 
 def test_tts_speaks_the_coachs_answers_only(router: Router, model: SpeechModel) -> None:
     require(shutil.which("espeak-ng"), "eSpeak NG (apt-get install espeak-ng)")
-    from voiceskill.speaker import SpeakerConfig, Synthesizer
+    from voiceskill.speaker import Synthesizer
+    from voiceskill.settings import SpeakerConfig
 
     water = router.intents.by_name("water").answer
     with Synthesizer(SpeakerConfig()) as synthesizer:

@@ -1,10 +1,6 @@
-"""The audio format used everywhere inside voiceskill, and the microphone stage.
+"""The microphone stage: live audio in, chunks in the format of :mod:`voiceskill.pcm` out.
 
-Inside the pipeline audio is a stream of *chunks*: ``bytes`` of little-endian int16 PCM,
-mono, at :data:`RATE_HZ`. Conversion from other formats happens only at the edges
-(:mod:`voiceskill.wavio` for files, the microphone stream for devices).
-
-The microphone stage: :class:`AudioSource` (the interface), :class:`Microphone` (PortAudio via
+The stage: :class:`AudioSource` (the interface), :class:`Microphone` (PortAudio via
 sounddevice), :class:`MicConfig`, and device lookup (:func:`list_devices`, :func:`find_device`).
 """
 
@@ -22,56 +18,21 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from voiceskill.errors import DeviceError
+from voiceskill.pcm import CHUNK_BYTES, RATE_HZ
+from voiceskill.settings import MicConfig
 
 if TYPE_CHECKING:
     import sounddevice
 
 log = logging.getLogger(__name__)
 
-RATE_HZ = 16_000
-"""Sample rate of every chunk, in hertz."""
-CHANNELS = 1
-SAMPLE_WIDTH_BYTES = 2
-CHUNK_MS = 20
-"""Duration of one microphone chunk, in milliseconds."""
-CHUNK_SAMPLES = RATE_HZ * CHUNK_MS // 1000
-CHUNK_BYTES = CHUNK_SAMPLES * SAMPLE_WIDTH_BYTES
-
 
 # --------------------------------------------------------------------------------------------
 # The microphone stage: a PortAudio input stream at the edge, 16 kHz int16 chunks out.
 #
-# sounddevice is imported lazily: the constants above are used everywhere, also on machines
-# without PortAudio.
+# sounddevice is imported lazily: nothing needs PortAudio until a device is opened.
 
 DEVICES_HINT = "run `voiceskill devices` to list them"
-
-
-@dataclass(frozen=True)
-class MicConfig:
-    """The microphone: which input device and how it is read.
-
-    device: input device: a name substring (case-insensitive) or an index from `voiceskill devices`;
-        unset = the system default input.
-    rate_hz: capture rate asked of the device; if the device cannot do it, its own default rate is
-        used and the audio converted to 16 kHz.
-    block_ms: length of one block handed over by the audio driver, in milliseconds.
-    queue_max_chunks: blocks buffered between the driver and the reader (250 x 20 ms = 5 s);
-        when full, new blocks are dropped and counted as overflows.
-    reopen_backoff_s: first wait before reopening a failed or vanished device; doubles per try.
-    reopen_backoff_max_s: longest wait between reopen tries.
-    stall_timeout_s: a stream that delivers nothing for this long counts as dead and is reopened.
-    overflow_log_interval_s: at most one overflow warning in the log per this many seconds.
-    """
-
-    device: str | None = None
-    rate_hz: int = RATE_HZ
-    block_ms: int = CHUNK_MS
-    queue_max_chunks: int = 250
-    reopen_backoff_s: float = 0.5
-    reopen_backoff_max_s: float = 10.0
-    stall_timeout_s: float = 2.0
-    overflow_log_interval_s: float = 30.0
 
 
 class AudioSource(Protocol):

@@ -1,9 +1,9 @@
-"""The configuration file: one TOML section per pipeline stage, loaded into frozen dataclasses.
+"""The configuration file: one TOML section per pipeline stage, loaded into one typed :class:`AppConfig`.
 
-:class:`AppConfig` composes the stages' own config dataclasses (``MicConfig`` in
-:mod:`voiceskill.audio`, ``SpeakerConfig`` in :mod:`voiceskill.speaker`, ...). The loader is
-generic over dataclass fields, so a stage can add, rename or retype a field without touching
-this module: the field list, types, defaults and docs all come from the stage's dataclass.
+The dataclasses live in :mod:`voiceskill.settings` (which imports no stage); this module only
+loads them. The loader is generic over dataclass fields, so a section can add, rename or retype a
+field without touching this module: the field list, types, defaults and docs all come from the
+dataclass.
 
 Precedence (highest first): flags (``overrides``) > environment
 (``VOICESKILL_<SECTION>_<KEY>``) > the file > the dataclass defaults. Every value's origin is
@@ -31,22 +31,11 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlparse
+from typing import Any, Literal, TypeVar, overload
 
-from voiceskill.audio import MicConfig
-from voiceskill.decide import DecisionConfig
-from voiceskill.denoise import DenoiseConfig
-from voiceskill.endpoint import EndpointConfig
 from voiceskill.errors import ConfigError, VoiceskillError
-from voiceskill.orchestrator import LoopConfig
-from voiceskill.recognizer import RecognizerConfig
-from voiceskill.router import RouterConfig
-from voiceskill.speaker import SpeakerConfig
-from voiceskill.trigger import TriggerConfig
-from voiceskill.wake import WakeConfig
+from voiceskill.settings import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,121 +43,7 @@ APP_NAME = "voiceskill"
 ENV_PREFIX = "VOICESKILL_"
 CONFIG_FILENAME = "config.toml"
 
-
-@dataclass(frozen=True)
-class GeneralConfig:
-    """Settings that belong to the whole app rather than one stage.
-
-    model: the Vosk model directory; unset = the installed default model (see `voiceskill model`).
-    article: the article the answers come from (a text/markdown file); unset = the bundled article.
-    log_level: how much to log: debug, info, warning or error.
-    record_dir: where to save each heard utterance (WAV) and its transcript, for debugging;
-        unset = never write audio or transcripts to disk.
-    """
-
-    model: Path | None = None
-    article: Path | None = None
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    record_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    """How the systemd service (`voiceskill service install`) restarts and stops.
-
-    restart_s: seconds systemd waits before restarting the coach after a crash.
-    stop_timeout_s: seconds systemd waits after SIGTERM before killing the coach.
-    """
-
-    restart_s: int = 5
-    stop_timeout_s: int = 15
-
-
-@dataclass(frozen=True)
-class WyomingConfig:
-    """The Wyoming server (`voiceskill wyoming`, for Home Assistant).
-
-    uri: where to listen: tcp://HOST:PORT or unix://PATH.
-    max_connections: connections served at once; more are refused with an error event.
-    max_conversations: conversation ids whose dialog state is kept (the least recently used goes).
-    conversation_idle_s: seconds after which an unused conversation is forgotten.
-    max_header_bytes: longest event header line (JSON) accepted, in bytes.
-    max_data_bytes: largest event data block accepted, in bytes.
-    max_payload_bytes: largest event payload (e.g. one audio chunk) accepted, in bytes.
-    max_text_chars: longest text accepted for an answer or for speech synthesis.
-    idle_timeout_s: a connection that sends nothing (or reads nothing we send) this long is closed.
-    max_audio_s: longest audio stream, in seconds of audio; a longer one is ended with an error.
-    max_stream_s: longest wall time from audio-start to audio-stop, in seconds.
-    max_asr_streams: audio streams decoded at once.
-    asr_wait_s: how long a stream waits for a free decoder before it is refused.
-    decode_threads: threads decoding audio (0 = one per CPU core).
-    tts_chunk_ms: length of the audio chunks of synthesized speech, in ms.
-    """
-
-    uri: str = "tcp://127.0.0.1:10700"
-    max_connections: int = 100
-    max_conversations: int = 256
-    conversation_idle_s: float = 600.0
-    max_header_bytes: int = 16_384
-    max_data_bytes: int = 65_536
-    max_payload_bytes: int = 262_144
-    max_text_chars: int = 1_000
-    idle_timeout_s: float = 60.0
-    max_audio_s: float = 30.0
-    max_stream_s: float = 60.0
-    max_asr_streams: int = 4
-    asr_wait_s: float = 5.0
-    decode_threads: int = 0
-    tts_chunk_ms: int = 100
-
-    def __post_init__(self) -> None:
-        check_uri(self.uri)
-        for name in ("max_connections", "max_conversations", "max_header_bytes", "max_data_bytes",
-                     "max_payload_bytes", "max_text_chars", "max_asr_streams", "tts_chunk_ms"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        for name in ("conversation_idle_s", "idle_timeout_s", "max_audio_s", "max_stream_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be more than 0")
-        if self.asr_wait_s < 0 or self.decode_threads < 0:
-            raise ValueError("asr_wait_s and decode_threads must not be negative")
-
-
-def check_uri(uri: str) -> None:
-    """Raise ValueError unless ``uri`` is ``tcp://HOST:PORT`` or ``unix://PATH``."""
-    try:
-        parsed = urlparse(uri)
-        port = parsed.port if parsed.scheme == "tcp" else None
-    except ValueError:
-        raise ValueError(f"bad URI {uri!r}: use tcp://HOST:PORT or unix://PATH") from None
-    if parsed.scheme == "tcp" and parsed.hostname and port is not None:
-        return
-    if parsed.scheme == "unix" and parsed.path:
-        return
-    raise ValueError(f"bad URI {uri!r}: use tcp://HOST:PORT or unix://PATH")
-
-
-@dataclass(frozen=True)
-class AppConfig:
-    """The whole configuration: one attribute (and one TOML section) per stage.
-
-    THE section → class mapping: add a stage here (field name = TOML section name) and the
-    loader, the environment variables, `config show` and `config init` all pick it up.
-    """
-
-    general: GeneralConfig = field(default_factory=GeneralConfig)
-    audio: MicConfig = field(default_factory=MicConfig)
-    trigger: TriggerConfig = field(default_factory=TriggerConfig)
-    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
-    denoise: DenoiseConfig = field(default_factory=DenoiseConfig)
-    recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
-    router: RouterConfig = field(default_factory=RouterConfig)
-    decision: DecisionConfig = field(default_factory=DecisionConfig)
-    speaker: SpeakerConfig = field(default_factory=SpeakerConfig)
-    wake: WakeConfig = field(default_factory=WakeConfig)
-    loop: LoopConfig = field(default_factory=LoopConfig)
-    service: ServiceConfig = field(default_factory=ServiceConfig)
-    wyoming: WyomingConfig = field(default_factory=WyomingConfig)
+_Schema = TypeVar("_Schema")
 
 
 # --------------------------------------------------------------------------------------------
@@ -525,6 +400,16 @@ def read_file(path: Path) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"{path}: TOML syntax error: {msg}; fix the file") from None
 
 
+@overload
+def load_config(path: Path | None, env: Mapping[str, str], overrides: Mapping[str, object],
+                *, flags: Mapping[str, str] | None = None) -> tuple[AppConfig, dict[str, str]]: ...
+
+
+@overload
+def load_config(path: Path | None, env: Mapping[str, str], overrides: Mapping[str, object],
+                *, schema: type[_Schema], flags: Mapping[str, str] | None = None) -> tuple[_Schema, dict[str, str]]: ...
+
+
 def load_config(path: Path | None, env: Mapping[str, str], overrides: Mapping[str, object],
                 *, schema: type = AppConfig, flags: Mapping[str, str] | None = None) -> tuple[Any, dict[str, str]]:
     """Build the effective config and the provenance of every ``section.key``.
@@ -655,7 +540,7 @@ def _apply_overrides(overrides: Mapping[str, object], secs: dict[str, type],
 # Rendering
 
 
-def as_dict(config: Any) -> dict[str, dict[str, object]]:
+def as_dict(config: object) -> dict[str, dict[str, object]]:
     """``{section: {key: value}}`` with JSON-able values."""
     return {name: {f.name: to_plain(getattr(getattr(config, name), f.name))
                    for f in dataclasses.fields(getattr(config, name)) if f.init}

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from voiceskill.passes import Heard, hear_file
-from voiceskill.recognizer import Recognizer, RecognizerConfig
+from voiceskill.recognizer import Recognizer
 from voiceskill.router import Reply
+from voiceskill.settings import DecisionConfig, RecognizerConfig
 from voiceskill.text import UNK
 
 
@@ -31,25 +32,6 @@ class Routes(Protocol):
     """What the decision needs of the router (:class:`voiceskill.router.Router`)."""
 
     def route(self, text: str, confidences: Sequence[float] | None = None) -> Reply: ...
-
-
-@dataclass(frozen=True)
-class DecisionConfig:
-    """How sure the coach must be before it answers a spoken question.
-
-    min_confidence: a hypothesis routed below this router confidence does not count (0..1).
-    min_agreeing: how many passes must have chosen the same topic for it to be answered (when
-        fewer passes heard something, all of them must agree); 1 = the surest pass alone decides.
-    """
-
-    min_confidence: float = 0.5
-    min_agreeing: int = 2
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise ValueError(f"min_confidence must be between 0 and 1, not {self.min_confidence}")
-        if not 1 <= self.min_agreeing <= 8:
-            raise ValueError(f"min_agreeing must be between 1 and 8, not {self.min_agreeing}")
 
 
 @dataclass(frozen=True)

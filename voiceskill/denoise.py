@@ -29,58 +29,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from voiceskill.audio import RATE_HZ
+from voiceskill.pcm import RATE_HZ
+from voiceskill.settings import PRESETS, DenoiseConfig, WebRtcConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DenoiseConfig:
-    """How a :class:`Denoiser` cleans audio.
-
-    enabled: False (the default) = pass the audio through untouched (no delay); True = clean it
-        up (measured: 10 dB SNR right-topic 58 -> 62 %, clean and 5 dB even; benchmarks/denoise_bench.py).
-    highpass_hz: corner of the high-pass filter in hertz (0 = none).
-    suppress: apply noise suppression (False = high-pass only).
-    oversubtract: the noise estimate is multiplied by this before computing the gain (>1 = more
-        aggressive suppression).
-    gain_floor_db: the smallest gain any time-frequency bin gets, in dB (e.g. -12).
-    dd_alpha: decision-directed smoothing of the a-priori SNR (0..1; higher = smoother gains,
-        less musical noise, slower onsets).
-    noise_window_s: minimum-statistics search window in seconds (longer than a word).
-    noise_bias: compensation for the minimum's underestimate of the mean noise power.
-    power_smoothing: smoothing of the per-bin power before the minimum search (0..1 per 10 ms hop).
-    learn_time_s: time constant of the running mean kept by :meth:`Denoiser.learn_noise`, seconds.
-    frame_ms: analysis frame length in ms (also the output delay).
-    hop_ms: frame step in ms; ``frame_ms`` must be 3 x ``hop_ms`` (Hann^2 overlap-adds flat).
-    """
-
-    enabled: bool = False
-    highpass_hz: float = 0.0
-    suppress: bool = True
-    oversubtract: float = 1.0
-    gain_floor_db: float = -6.0
-    dd_alpha: float = 0.96
-    noise_window_s: float = 1.5
-    noise_bias: float = 1.8
-    power_smoothing: float = 0.8
-    learn_time_s: float = 1.0
-    frame_ms: int = 30
-    hop_ms: int = 10
-    rate_hz: int = RATE_HZ
-
-    def __post_init__(self) -> None:
-        if self.frame_ms != 3 * self.hop_ms or self.hop_ms <= 0:
-            raise ValueError("DenoiseConfig: frame_ms must be 3 x hop_ms")
-        if not 0.0 <= self.dd_alpha < 1.0 or not 0.0 <= self.power_smoothing < 1.0:
-            raise ValueError("DenoiseConfig: dd_alpha and power_smoothing must be in [0, 1)")
-        if self.highpass_hz < 0 or self.oversubtract <= 0 or self.noise_bias <= 0:
-            raise ValueError("DenoiseConfig: highpass_hz >= 0, oversubtract > 0, noise_bias > 0")
 
 
 class Denoiser:
@@ -269,27 +224,6 @@ def _to_pcm(x: np.ndarray) -> bytes:
     return np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
 
 
-@dataclass(frozen=True)
-class WebRtcConfig:
-    """WebRTC's audio processing (noise suppression and automatic gain), the front end of
-    wyoming-satellite and Rhasspy, through the ``webrtc-noise-gain`` package.
-
-    noise_suppression: 0 (off) to 4 (strongest; above 2 it distorts speech for the recognizer).
-    auto_gain_dbfs: target level of the automatic gain control in dBFS below full scale, 0-31
-        (0 = off): quiet headset microphones and people who shout land at the same level.
-    """
-
-    noise_suppression: int = 2
-    auto_gain_dbfs: int = 0
-    rate_hz: int = RATE_HZ
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.noise_suppression <= 4 or not 0 <= self.auto_gain_dbfs <= 31:
-            raise ValueError("WebRtcConfig: noise_suppression 0-4, auto_gain_dbfs 0-31")
-        if self.rate_hz != RATE_HZ:
-            raise ValueError(f"WebRtcConfig: the WebRTC front end works at {RATE_HZ} Hz only")
-
-
 class WebRtcFilter:
     """Streaming WebRTC noise suppression / auto gain with the :class:`Denoiser` interface: it
     works on 10 ms frames, so its output is delayed by one frame (:attr:`latency_samples`)."""
@@ -337,17 +271,6 @@ class WebRtcFilter:
         self.reset()
 
 
-PRESETS: dict[str, DenoiseConfig | WebRtcConfig | None] = {
-    "plain": None,
-    "denoised": DenoiseConfig(enabled=True),
-    "strong": DenoiseConfig(enabled=True, oversubtract=2.0, gain_floor_db=-12.0),
-    "webrtc": WebRtcConfig(noise_suppression=2),
-}
-"""Front ends by name, for hearing a question in several passes (:mod:`voiceskill.passes`): a
-denoiser configuration, or None for the raw audio. ``strong`` subtracts twice the noise estimate
-and lets gains fall to -12 dB; ``webrtc`` is WebRTC's noise suppression at level 2."""
-
-
 def front_end(name: str, rate_hz: int = RATE_HZ) -> Denoiser | WebRtcFilter | None:
     """A fresh front end for pass ``name`` (None for ``plain``)."""
     from dataclasses import replace
@@ -360,12 +283,3 @@ def front_end(name: str, rate_hz: int = RATE_HZ) -> Denoiser | WebRtcFilter | No
     return Denoiser(replace(preset, rate_hz=rate_hz))
 
 
-def check_passes(names: Sequence[str]) -> None:
-    """Raise ValueError unless ``names`` is a non-empty list of known, distinct pass names."""
-    if not names:
-        raise ValueError("passes: give at least one pass (e.g. [\"plain\"])")
-    for name in names:
-        if name not in PRESETS:
-            raise ValueError(f"passes: unknown pass {name!r} (known: {', '.join(PRESETS)})")
-    if len(set(names)) != len(names):
-        raise ValueError("passes: a pass is listed twice")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from voiceskill.errors import VoiceskillError
+from voiceskill.settings import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +284,8 @@ def check_devices(input_spec: str | None, output_spec: str | None,
 
 
 def _record(spec: str | None, seconds: float) -> bytes:
-    from voiceskill.audio import MicConfig, Microphone
+    from voiceskill.audio import Microphone
+    from voiceskill.settings import MicConfig
 
     chunks: list[bytes] = []
     with Microphone(MicConfig(device=spec)) as mic:
@@ -396,7 +398,7 @@ def check_gpio(trigger_kind: str, import_module: Callable[[str], Any] = importli
 
 
 def check_config(path: Path | None, env: Mapping[str, str],
-                 overrides: Mapping[str, object]) -> tuple[Check, Any]:
+                 overrides: Mapping[str, object]) -> tuple[Check, AppConfig]:
     """The config file loads; on an error the checks go on with the defaults (plus overrides)."""
     from voiceskill.config import EnvConfigError, default_config_path, load_config
     from voiceskill.errors import ConfigError
@@ -417,31 +419,20 @@ def check_config(path: Path | None, env: Mapping[str, str],
     return Check(name, True, f"{file}: {changed} setting{'s' * (changed != 1)} changed from the defaults"), config
 
 
-
-def _section(config: Any, name: str) -> Any:
-    return getattr(config, name, None)
-
-
-def trigger_kind(config: Any) -> str:
-    """The configured trigger kind ("" when the config has no trigger section)."""
-    return str(getattr(_section(config, "trigger"), "kind", "") or "")
-
-
-def run_checks(config: Any, *, level_test: bool = True) -> list[Check]:
-    """Every check against the real machine for ``config`` (an AppConfig)."""
+def run_checks(config: AppConfig, *, level_test: bool = True) -> list[Check]:
+    """Every check against the real machine for ``config``."""
     checks = [check_portaudio(), check_espeak(), check_pyttsx3()]
     model_check, facts = check_model(config.general.model)
     checks.append(model_check)
     checks.append(check_memory(facts.size_bytes))
-    input_spec = getattr(_section(config, "audio"), "device", None)
-    output_spec = getattr(_section(config, "speaker"), "device", None)
+    input_spec = config.audio.device
+    output_spec = config.speaker.device
     device_checks = check_devices(input_spec, output_spec)
     checks += device_checks
     if level_test and device_checks and device_checks[0].ok:
         checks.append(check_input_level(input_spec))
-    kind = trigger_kind(config)
-    trigger = _section(config, "trigger")
-    checks.append(check_input_permission(kind, getattr(trigger, "evdev_device", None)))
+    kind = config.trigger.kind
+    checks.append(check_input_permission(kind, config.trigger.evdev_device))
     checks.append(check_gpio(kind))
     return checks
 

@@ -23,59 +23,16 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from voiceskill.audio import CHUNK_MS, RATE_HZ, SAMPLE_WIDTH_BYTES
-from voiceskill.errors import ConfigError
+from voiceskill.pcm import CHUNK_MS, RATE_HZ, SAMPLE_WIDTH_BYTES
+from voiceskill.settings import EndpointConfig
 
 log = logging.getLogger(__name__)
 
 EndpointEvent = Literal["speech_start", "end", "timeout"]
-
-
-@dataclass(frozen=True)
-class EndpointConfig:
-    """When a spoken question is over.
-
-    silence_ms: this much quiet after speech ends the question.
-    min_speech_ms: this much louder-than-the-room sound counts as speech starting.
-    max_utterance_ms: a question is cut off this long after speech started.
-    no_speech_timeout_ms: give up ("didn't catch that") if nobody speaks for this long.
-    margin_db: how much louder than the room's noise floor speech must be, in dB.
-    hold_margin_db: once speech started, how much louder than the floor still counts as speech.
-    blip_ms: this much speech-like sound within the closing silence is taken for noise, not speech.
-    noise_window_ms: how much recent non-speech audio the noise floor is learnt from.
-    noise_percentile: which percentile of that audio's levels is the floor (0..100).
-    smooth_ms: the level is averaged over this long.
-    min_floor_db: the floor never goes below this (dBFS), so digital silence is no reference.
-    band_low_hz: lower edge of the frequency band whose energy is measured, in Hz.
-    band_high_hz: upper edge of that band, in Hz.
-    """
-
-    silence_ms: int = 700
-    min_speech_ms: int = 200
-    max_utterance_ms: int = 8000
-    no_speech_timeout_ms: int = 4000
-    margin_db: float = 4.0
-    hold_margin_db: float = 3.0
-    blip_ms: int = 120
-    noise_window_ms: int = 3000
-    noise_percentile: float = 50.0
-    smooth_ms: int = 200
-    min_floor_db: float = -60.0
-    band_low_hz: float = 200.0
-    band_high_hz: float = 1000.0
-
-    def __post_init__(self) -> None:
-        times = (self.silence_ms, self.min_speech_ms, self.max_utterance_ms,
-                 self.no_speech_timeout_ms, self.noise_window_ms, self.smooth_ms)
-        if min(times) <= 0:
-            raise ConfigError("endpoint times (silence_ms, min_speech_ms, ...) must be > 0")
-        if not 0 <= self.noise_percentile <= 100 or min(self.margin_db, self.hold_margin_db) <= 0:
-            raise ConfigError("endpoint noise_percentile must be 0..100 and the margins > 0")
 
 
 def band_power(chunk: bytes, low_hz: float, high_hz: float) -> float:

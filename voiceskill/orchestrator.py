@@ -22,36 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from voiceskill.audio import CHUNK_BYTES, CHUNK_MS
-from voiceskill.decide import DecisionConfig, decide
+from voiceskill.decide import decide
 from voiceskill.dialog import Dialog
 from voiceskill.passes import Heard
+from voiceskill.pcm import CHUNK_BYTES, CHUNK_MS
 from voiceskill.recognizer import Recognizer, Transcript
+from voiceskill.settings import DecisionConfig, LoopConfig
 from voiceskill.text import words
 from voiceskill.trigger import Trigger, TriggerEvent
 from voiceskill.wavio import write_wav
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LoopConfig:
-    """How a turn runs."""
-
-    earcons: bool = True
-    """Play a short tone when listening starts and when it stops."""
-    tap_max_ms: int = 400
-    """A hold-to-talk press released sooner than this is a tap: the question then ends when you
-    stop talking (Bluetooth headset buttons send press and release together)."""
-    max_question_ms: int = 10_000
-    """Longest question, in milliseconds (a stuck push-to-talk key ends here)."""
-    didnt_catch: str = "Sorry, I didn't catch that."
-    """Said when nobody could be heard, or the coach is not sure enough of what it heard."""
-    stop_words: tuple[str, ...] = ("stop", "stop talking", "cancel", "quiet", "be quiet", "never mind",
-                                   "shut up", "enough")
-    """Phrases that stop an answer while it plays."""
-    chunk_timeout_s: float = 0.05
-    """How long one poll of the microphone waits, in seconds."""
 
 
 # -- what the loop needs from each stage (the real ones live in their modules) -------------------

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from voiceskill.denoise import Denoiser, WebRtcFilter, front_end
-from voiceskill.recognizer import Recognizer, RecognizerConfig, SpeechModel, Transcript, join, recognize_pcm
+from voiceskill.recognizer import Recognizer, SpeechModel, Transcript, join, recognize_pcm
+from voiceskill.settings import RecognizerConfig
 
 log = logging.getLogger(__name__)
 

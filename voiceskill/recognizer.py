@@ -28,69 +28,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from voiceskill.audio import RATE_HZ, SAMPLE_WIDTH_BYTES
-from voiceskill.denoise import check_passes
 from voiceskill.errors import ModelError
+from voiceskill.pcm import RATE_HZ, SAMPLE_WIDTH_BYTES
+from voiceskill.settings import RecognizerConfig
 from voiceskill.text import UNK, number_words
 
 log = logging.getLogger(__name__)
 
 
 _FIX = "run `voiceskill model download` (internet) or `voiceskill model install FILE`, or pass --model DIR"
-
-
-@dataclass(frozen=True)
-class RecognizerConfig:
-    """How a :class:`VoskRecognizer` listens.
-
-    grammar: restrict recognition to the vocabulary given to the recognizer plus ``[unk]``;
-        False = open vocabulary (the model's full language model).
-    rate_hz: sample rate of the incoming chunks, in hertz.
-    words: ask Vosk for per-word confidences and times (needed by the router).
-    max_alternatives: N-best alternatives per final (0 = none; alternatives carry no word times).
-    file_chunk_ms: chunk length used by :func:`recognize_pcm` when feeding a whole buffer, in ms.
-    question_frames: in grammar mode, add common English question openings ("how much",
-        "what should i do", ...) as phrases when all their words are in the vocabulary, so the
-        grammar prefers "how do i" over the equally allowed "how due i".
-    passes: the front ends a question is heard through, each with its own recognizer session
-        (:mod:`voiceskill.passes`): ``plain``, ``denoised``, ``strong``; the router keeps the
-        transcript it is most confident about. ``["plain"]`` = one pass, the least CPU.
-    more_passes_below: for a file (``voiceskill listen``), the later passes run only while the
-        router's confidence (0..1) in what the earlier ones heard stays below this; 1.0 = always
-        run every pass. The live loop streams every pass.
-    session_idle_s: one person's questions are a session: the recognizer keeps adapting to their
-        voice and the room from one question to the next, and the dialog remembers the topic; after
-        this many seconds without a question (and at start) the next question starts fresh.
-        0 = every question starts fresh.
-    tail_silence_ms: silence fed after a question that keeps the speaker's adaptation, so its last
-        words are decoded (a question that starts fresh is flushed instead).
-    session_max_audio_s: a recognizer session that keeps the speaker's adaptation also keeps every
-        feature frame of it (Vosk drops them only after 10 minutes of audio), so after this many
-        seconds of audio the next question starts fresh: memory stays bounded in a long session.
-    """
-
-    grammar: bool = True
-    rate_hz: int = RATE_HZ
-    words: bool = True
-    max_alternatives: int = 0
-    file_chunk_ms: int = 200
-    question_frames: bool = True
-    passes: tuple[str, ...] = ("plain", "strong", "webrtc")
-    more_passes_below: float = 0.7
-    session_idle_s: float = 120.0
-    tail_silence_ms: int = 300
-    session_max_audio_s: float = 90.0
-
-    def __post_init__(self) -> None:
-        check_passes(self.passes)
-        if not 0.0 <= self.more_passes_below <= 1.0:
-            raise ValueError(f"more_passes_below must be between 0 and 1, not {self.more_passes_below}")
-        if not 0.0 <= self.session_idle_s <= 86400.0:
-            raise ValueError(f"session_idle_s must be between 0 and 86400, not {self.session_idle_s}")
-        if not 0 <= self.tail_silence_ms <= 2000:
-            raise ValueError(f"tail_silence_ms must be between 0 and 2000, not {self.tail_silence_ms}")
-        if not 0.0 <= self.session_max_audio_s <= 600.0:
-            raise ValueError(f"session_max_audio_s must be between 0 and 600, not {self.session_max_audio_s}")
 
 
 @dataclass(frozen=True)

@@ -35,48 +35,10 @@ from voiceskill.intents import (
     load_intents,
     section_labels,
 )
+from voiceskill.settings import RouterConfig
 from voiceskill.text import FILLERS, UNK, stem, words
 
 log = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class RouterConfig:
-    min_confidence: float = 0.5
-    """Replies below this confidence (0..1) become the fallback."""
-    score_at_half_confidence: float = 3.0
-    """The score that maps to confidence 0.5 (confidence = 1 - 2^(-score/this))."""
-    off_subject_penalty: float = 1.5
-    """Score taken off when the utterance has no subject word."""
-    other_subject_penalty: float = 2.0
-    """Further score taken off when the utterance names something else (intents' `off_subject`)."""
-    min_subject_confidence: float = 0.6
-    """A subject word heard with less confidence than this does not make the utterance on-subject
-    (noise is often heard as "glutes" or "cramps")."""
-    subject_bonus: float = 1.0
-    """Score added to article intents when the utterance names the subject ("cramp", "glute")."""
-    confidence_weight: float = 0.3
-    """How much a word's recognition confidence scales its cue: 0 = not at all, 1 = in proportion."""
-    example_weight: float = 3.0
-    """Score added for an utterance that matches an example completely (partly: in proportion)."""
-    meta_subject_penalty: float = 3.0
-    """Score taken off meta commands when the utterance names the subject."""
-    meta_uncovered_penalty: float = 1.0
-    """Score taken off meta commands per content word that is not part of the command (half that
-    per other word)."""
-    min_word_confidence: float = 0.35
-    """Recognized words below this confidence count as not heard."""
-    unknown_penalty: float = 2.0
-    """Score taken off per unit share of unheard words ([unk] or low confidence) in the utterance."""
-    max_phrase_gap: int = 2
-    """Words that may stand inside a cue phrase ("how much of the water" matches "how much water")."""
-    phrase_gap_discount: float = 0.2
-    """A cue phrase found with words inside it counts this much less per inside word."""
-    fuzzy: bool = True
-    """Map unknown typed words to a known word one or two letters away."""
-    unexplained_penalty: float = 3.0
-    """Score taken off an article intent per unit share of the utterance's content words that
-    none of its cues, examples or the subject use ("what *time* is it right now" is not a
-    question about cramps, however well "right now" fits one)."""
 
 
 @dataclass(frozen=True)

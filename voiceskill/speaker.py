@@ -43,6 +43,7 @@ import numpy as np
 from voiceskill.audio import close_stream, find_device, import_sounddevice, pick_stream_format
 from voiceskill.errors import SpeakerError
 from voiceskill.files import output_file_problem, remove_dead_temps, replacing, writable_dir_problem
+from voiceskill.settings import SpeakerConfig
 
 if TYPE_CHECKING:
     import sounddevice
@@ -54,32 +55,6 @@ TTS_RATE_HZ = 22_050
 EarconKind = Literal["start", "stop", "error"]
 SILENCE_PEAK = 1e-3
 """Samples below this (fraction of full scale, about -60 dBFS) do not count as sound."""
-
-
-@dataclass(frozen=True)
-class SpeakerConfig:
-    """The speaker: voice, speed, loudness and output device.
-
-    voice: eSpeak NG voice: an id like "gmw/en-us", its short form "en-us", or a name like
-        "English (America)" (list them with `espeak-ng --voices`).
-    rate_wpm: speaking rate in words per minute.
-    volume: loudness from 0 (silent) to 1 (full scale), applied at playback.
-    device: output device: a name substring (case-insensitive) or an index from
-        `voiceskill devices`; unset = the system default output.
-    cache_dir: where synthesized answers are kept; unset = the user cache dir (…/voiceskill/tts).
-    synth_timeout_s: longest wait for one synthesis before the TTS worker is killed and restarted.
-    block_ms: audio block length handed to the output device; stop() takes effect within one block.
-    latency_ms: output latency asked of the device; lower stops faster but may stutter.
-    """
-
-    voice: str = "en-us"
-    rate_wpm: int = 170
-    volume: float = 1.0
-    device: str | None = None
-    cache_dir: Path | None = None
-    synth_timeout_s: float = 10.0
-    block_ms: int = 20
-    latency_ms: int = 50
 
 
 @dataclass

@@ -41,58 +41,19 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from voiceskill.errors import ConfigError, TriggerError
+from voiceskill.errors import TriggerError
+from voiceskill.settings import TriggerConfig
 
 if TYPE_CHECKING:
-    from voiceskill.wake import WakeConfig, WakeSpotter
+    from voiceskill.settings import WakeConfig
+    from voiceskill.wake import WakeSpotter
 
 log = logging.getLogger(__name__)
 
-TriggerKind = Literal["evdev", "terminal", "gpio", "wake"]
-KINDS: tuple[str, ...] = ("evdev", "terminal", "gpio", "wake")
 EventKind = Literal["press", "release", "quit"]
 
 _GPIO_FIX = "pip install 'voiceskill[gpio]'"
 _INPUT_GROUP_FIX = "add yourself to the 'input' group (sudo usermod -aG input $USER) and log in again"
-
-
-@dataclass(frozen=True)
-class TriggerConfig:
-    """How a question is started.
-
-    kind: what starts a question: "terminal" (tap Enter or space), "evdev" (hold a key on an input
-        device such as a headset's play/pause), "gpio" (hold a button on a GPIO pin) or "wake"
-        (say the wake phrase).
-    evdev_device: the input device: a path like /dev/input/event3, or part of its name
-        (e.g. "headset"); unset = the first device that has one of the keys.
-    evdev_keys: key names that start a question (headsets send KEY_PLAYPAUSE, some KEY_MEDIA).
-    evdev_grab: take the device for ourselves so the key does not also reach the desktop.
-    evdev_reconnect_ms: first wait before reopening a vanished device (doubles up to 8 s).
-    gpio_pin: the BCM number of the GPIO pin the button is wired to.
-    gpio_pull_up: the button connects the pin to ground (true) or to 3.3 V (false).
-    gpio_bounce_ms: ignore contact bounce shorter than this.
-    """
-
-    kind: TriggerKind = "terminal"
-    evdev_device: str | None = None
-    evdev_keys: tuple[str, ...] = ("KEY_SPACE",)
-    evdev_grab: bool = False
-    evdev_reconnect_ms: int = 500
-    gpio_pin: int = 17
-    gpio_pull_up: bool = True
-    gpio_bounce_ms: int = 20
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConfigError(f"trigger kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        if isinstance(self.evdev_keys, str):  # "KEY_PLAYPAUSE,KEY_MEDIA" from a flag or env
-            object.__setattr__(self, "evdev_keys", (self.evdev_keys,))
-        keys = tuple(k.strip().upper() for item in self.evdev_keys for k in item.split(",") if k.strip())
-        if not keys:
-            raise ConfigError("trigger evdev_keys is empty: name at least one key, e.g. KEY_SPACE")
-        object.__setattr__(self, "evdev_keys", keys)
-        if self.gpio_bounce_ms < 0 or self.evdev_reconnect_ms <= 0:
-            raise ConfigError("trigger gpio_bounce_ms must be >= 0 and evdev_reconnect_ms > 0")
 
 
 @dataclass(frozen=True)
@@ -513,7 +474,8 @@ def make_trigger(config: TriggerConfig, *, model: Any = None, wake_config: WakeC
         return TerminalTrigger(config, terminal_fd)
     if config.kind == "gpio":
         return GpioTrigger(config, pin_factory)
-    from voiceskill.wake import WakeConfig, WakeSpotter
+    from voiceskill.settings import WakeConfig
+    from voiceskill.wake import WakeSpotter
 
     if model is None:
         raise TriggerError("the wake trigger needs the speech model: install it with "

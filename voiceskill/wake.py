@@ -21,68 +21,16 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from voiceskill.audio import RATE_HZ, SAMPLE_WIDTH_BYTES
-from voiceskill.errors import ConfigError, TriggerError
+from voiceskill.errors import TriggerError
+from voiceskill.pcm import RATE_HZ, SAMPLE_WIDTH_BYTES
+from voiceskill.settings import WakeConfig
 
 log = logging.getLogger(__name__)
 
 UNK = "[unk]"
-DISTRACTORS: tuple[str, ...] = (
-    "hi", "hello", "okay", "they", "coached", "how", "hey man", "hey there", "coat", "couch",
-    "approach", "catch", "match",
-)
-"""Words that sound like parts of "hey coach"; they give near-misses somewhere else to go."""
-
-
-@dataclass(frozen=True)
-class WakeConfig:
-    """Hands-free wake phrase settings.
-
-    phrase: the words that wake the coach (each must be in the speech model's vocabulary).
-    min_confidence: lowest per-word confidence (0..1) of a final result that counts as the phrase.
-    partial_stable_ms: how long a partial result must keep the phrase before it counts (lower =
-        faster, more false wakes).
-    cooldown_ms: after a wake, ignore the phrase for this much audio.
-    preroll_ms: audio handed on after a wake when the phrase's end time is unknown.
-    max_preroll_ms: the most audio kept for the pre-roll.
-    end_margin_ms: the pre-roll starts this long before the phrase's reported end.
-    distractors: extra words/phrases in the spotting grammar that absorb near-misses.
-    debug: let Vosk/Kaldi log to stderr.
-    """
-
-    phrase: str = "hey coach"
-    min_confidence: float = 0.65
-    partial_stable_ms: int = 500
-    cooldown_ms: int = 1500
-    preroll_ms: int = 300
-    max_preroll_ms: int = 1500
-    end_margin_ms: int = 60
-    distractors: tuple[str, ...] = DISTRACTORS
-    debug: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.words:
-            raise ConfigError("wake phrase is empty: set it to a few words, e.g. \"hey coach\"")
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise ConfigError(f"wake min_confidence must be between 0 and 1, got {self.min_confidence}")
-        if min(self.partial_stable_ms, self.cooldown_ms, self.preroll_ms) < 0 or \
-                self.max_preroll_ms < self.preroll_ms:
-            raise ConfigError("wake times must be >= 0 and max_preroll_ms >= preroll_ms")
-
-    @property
-    def words(self) -> tuple[str, ...]:
-        return tuple(self.phrase.lower().split())
-
-    def grammar(self) -> list[str]:
-        """The spotting grammar: the phrase, its words, the distractors and ``[unk]``."""
-        phrase = " ".join(self.words)
-        entries = [phrase, *self.words]
-        entries += [d for d in self.distractors if d.lower() not in entries and d.lower() != phrase]
-        return list(dict.fromkeys(entries)) + [UNK]
 
 
 def find_phrase(words: list[str], phrase: tuple[str, ...]) -> int:

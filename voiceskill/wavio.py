@@ -4,7 +4,7 @@
 checks the RIFF/RF64 header itself (:func:`probe_wav`: cheap, and the place where a bad file
 gets a one-line message naming the fix, and where absurd sample rates, channel counts and
 lengths are refused before a single sample is decoded), then decodes the samples block by
-block, averages the channels and resamples to :data:`voiceskill.audio.RATE_HZ` with libsoxr
+block, averages the channels and resamples to :data:`voiceskill.pcm.RATE_HZ` with libsoxr
 (:mod:`soxr`, streaming), so memory stays bounded by the output, whatever the input's rate and
 channel count. (The header parser and decoder stay hand-written because libsndfile refuses
 valid files that this reads, e.g. one with a malformed LIST/INFO chunk: see
@@ -30,8 +30,8 @@ from typing import BinaryIO
 import numpy as np
 import soxr
 
-from voiceskill.audio import RATE_HZ
 from voiceskill.errors import AudioError
+from voiceskill.pcm import RATE_HZ
 
 log = logging.getLogger(__name__)
 

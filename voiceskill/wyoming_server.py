@@ -60,14 +60,14 @@ from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.tts import Synthesize
 
 from voiceskill import __version__
-from voiceskill.audio import RATE_HZ, SAMPLE_WIDTH_BYTES
-from voiceskill.config import WyomingConfig
-from voiceskill.decide import DecisionConfig, decide
+from voiceskill.decide import decide
 from voiceskill.dialog import Dialog
 from voiceskill.passes import Heard, MultiPassRecognizer, open_passes
-from voiceskill.recognizer import RecognizerConfig, SpeechModel
+from voiceskill.pcm import RATE_HZ, SAMPLE_WIDTH_BYTES
+from voiceskill.recognizer import SpeechModel
 from voiceskill.recognizer import Transcript as Words
 from voiceskill.router import Reply, Router
+from voiceskill.settings import DecisionConfig, RecognizerConfig, WyomingConfig
 
 log = logging.getLogger(__name__)
 

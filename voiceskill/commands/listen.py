@@ -26,11 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from voiceskill.commands.settings import add_config_option, app_config, pass_list
-from voiceskill.config import AppConfig
-from voiceskill.denoise import PRESETS, Denoiser
+from voiceskill.denoise import Denoiser
 from voiceskill.errors import AudioError
 from voiceskill.grammar import grammar_vocabulary
-from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, recognize_pcm
+from voiceskill.recognizer import SpeechModel, Transcript, recognize_pcm
+from voiceskill.settings import PRESETS, AppConfig, RecognizerConfig
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

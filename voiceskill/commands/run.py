@@ -15,9 +15,10 @@ from voiceskill.commands.ask import add_article_options
 from voiceskill.config import load_config
 from voiceskill.dialog import Dialog
 from voiceskill.grammar import grammar_vocabulary
-from voiceskill.orchestrator import LoopConfig, Orchestrator, utterance_words
-from voiceskill.recognizer import RecognizerConfig, SpeechModel
+from voiceskill.orchestrator import Orchestrator, utterance_words
+from voiceskill.recognizer import SpeechModel
 from voiceskill.router import Router
+from voiceskill.settings import LoopConfig, RecognizerConfig
 
 log = logging.getLogger(__name__)
 

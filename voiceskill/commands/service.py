@@ -12,7 +12,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from voiceskill import service
-from voiceskill.config import WyomingConfig, load_config
+from voiceskill.config import load_config
+from voiceskill.settings import WyomingConfig
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -80,7 +81,7 @@ def build_spec(args: argparse.Namespace, env: Mapping[str, str], euid: int) -> t
     if not wyoming and (getattr(args, "uri", None) or getattr(args, "allow", None)):
         raise service.ServiceError("--uri and --allow are for the Home Assistant server: add --wyoming")
     config, _ = load_config(config_file, config_env, {"wyoming.uri": getattr(args, "uri", None)})
-    kind = str(getattr(getattr(config, "trigger", None), "kind", ""))
+    kind: str = config.trigger.kind
     common: dict[str, object] = dict(
         exec_path=exec_path, config=config_file, writable=service.writable_dirs(home, config.general.record_dir),
         gpio=kind == "gpio" and not wyoming,

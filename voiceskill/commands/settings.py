@@ -9,8 +9,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from voiceskill.config import AppConfig, load_config
-from voiceskill.denoise import check_passes
+from voiceskill.config import load_config
+from voiceskill.settings import AppConfig, check_passes
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:

@@ -20,10 +20,10 @@ from urllib.parse import urlparse
 
 from voiceskill.commands.ask import add_article_options
 from voiceskill.commands.settings import pass_list
-from voiceskill.config import WyomingConfig, load_config
+from voiceskill.config import load_config
 from voiceskill.errors import ConfigError, VoiceskillError
 from voiceskill.grammar import grammar_vocabulary
-from voiceskill.recognizer import RecognizerConfig
+from voiceskill.settings import RecognizerConfig, WyomingConfig
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,10 @@ import argparse
 import dataclasses
 import json
 import logging
+from typing import TYPE_CHECKING
 
-from voiceskill.audio import DeviceInfo, list_devices
-from voiceskill.trigger import _INPUT_GROUP_FIX, list_key_devices
+if TYPE_CHECKING:
+    from voiceskill.audio import DeviceInfo
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ def _line(d: DeviceInfo, channels: int, is_default: bool) -> str:
 
 
 def _devices(args: argparse.Namespace) -> int:
+    from voiceskill.audio import list_devices
+
     devices = list_devices()
     if args.json:
         print(json.dumps([dataclasses.asdict(d) for d in devices], indent=2))
@@ -42,6 +45,8 @@ def _devices(args: argparse.Namespace) -> int:
     print("* = system default. Use the index or part of the name as the microphone's or the "
           "speaker's `device` setting.")
     print("Push-to-talk devices (evdev keys):")
+    from voiceskill.trigger import _INPUT_GROUP_FIX, list_key_devices
+
     keys = list_key_devices()
     for k in keys:
         print(f"  {k.path}  {k.name}" if k.readable else f"  {k.path}  (not readable: {_INPUT_GROUP_FIX})")

@@ -24,13 +24,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voiceskill.commands.settings import add_config_option, app_config, pass_list
-from voiceskill.denoise import Denoiser
 from voiceskill.errors import AudioError
-from voiceskill.grammar import grammar_vocabulary
-from voiceskill.recognizer import SpeechModel, Transcript, recognize_pcm
 from voiceskill.settings import PRESETS, AppConfig, RecognizerConfig
+
+if TYPE_CHECKING:
+    from voiceskill.recognizer import SpeechModel
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -87,6 +88,7 @@ def _settings(args: argparse.Namespace) -> AppConfig:
 
 def _load_model(args: argparse.Namespace, settings: AppConfig) -> SpeechModel:
     from voiceskill.models import resolve_model_dir
+    from voiceskill.recognizer import SpeechModel
 
     return SpeechModel(resolve_model_dir(settings.general.model), debug=getattr(args, "debug", False))
 
@@ -114,7 +116,9 @@ def _batch(args: argparse.Namespace, handle: Callable[[Path], dict[str, object]]
 
 def run_listen(args: argparse.Namespace) -> int:
     from voiceskill.decide import decide_file
+    from voiceskill.denoise import Denoiser
     from voiceskill.dialog import Dialog
+    from voiceskill.grammar import grammar_vocabulary
     from voiceskill.router import Router
     from voiceskill.wavio import read_wav
 
@@ -160,6 +164,8 @@ def run_listen(args: argparse.Namespace) -> int:
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
+    from voiceskill.grammar import grammar_vocabulary
+    from voiceskill.recognizer import Transcript, recognize_pcm
     from voiceskill.wavio import read_wav
 
     settings = _settings(args)

@@ -13,11 +13,6 @@ from typing import Any
 
 from voiceskill.commands.ask import add_article_options
 from voiceskill.config import load_config
-from voiceskill.dialog import Dialog
-from voiceskill.grammar import grammar_vocabulary
-from voiceskill.orchestrator import Orchestrator, utterance_words
-from voiceskill.recognizer import SpeechModel
-from voiceskill.router import Router
 from voiceskill.settings import LoopConfig, RecognizerConfig
 
 log = logging.getLogger(__name__)
@@ -104,9 +99,14 @@ def _run(args: argparse.Namespace) -> int:
     _check_outputs(config, args.speak_to)
     from voiceskill.audio import Microphone, find_device
     from voiceskill.denoise import Denoiser
+    from voiceskill.dialog import Dialog
     from voiceskill.endpoint import Endpointer
+    from voiceskill.grammar import grammar_vocabulary
     from voiceskill.models import resolve_model_dir
+    from voiceskill.orchestrator import Orchestrator, utterance_words
     from voiceskill.passes import open_passes
+    from voiceskill.recognizer import SpeechModel
+    from voiceskill.router import Router
     from voiceskill.speaker import DeviceSpeaker, WavFileSpeaker
     from voiceskill.trigger import make_trigger
 

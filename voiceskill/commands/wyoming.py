@@ -22,7 +22,6 @@ from voiceskill.commands.ask import add_article_options
 from voiceskill.commands.settings import pass_list
 from voiceskill.config import load_config
 from voiceskill.errors import ConfigError, VoiceskillError
-from voiceskill.grammar import grammar_vocabulary
 from voiceskill.settings import RecognizerConfig, WyomingConfig
 
 log = logging.getLogger(__name__)
@@ -68,6 +67,7 @@ def run_wyoming(args: argparse.Namespace) -> int:
             import zeroconf  # noqa: F401  (wyoming.zeroconf needs it)
         except ImportError:
             raise ConfigError("--zeroconf needs the zeroconf package: pip install 'voiceskill[zeroconf]'") from None
+    from voiceskill.grammar import grammar_vocabulary
     from voiceskill.models import resolve_model_dir
     from voiceskill.recognizer import SpeechModel
     from voiceskill.router import Router

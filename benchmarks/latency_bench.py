@@ -24,6 +24,7 @@ lines that alsa-lib prints on file descriptor 2 (read through a pipe; other line
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import resource
@@ -47,16 +48,11 @@ from pulse import pulse_null_sinks  # noqa: E402
 from test_trigger import PipeDevice  # noqa: E402
 from voiceskill.audio import Microphone  # noqa: E402
 from voiceskill.settings import MicConfig  # noqa: E402
-from voiceskill.dialog import Dialog  # noqa: E402
-from voiceskill.endpoint import Endpointer  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
-from voiceskill.grammar import grammar_vocabulary  # noqa: E402
-from voiceskill.orchestrator import Orchestrator, Turn  # noqa: E402
-from voiceskill.settings import LoopConfig  # noqa: E402
-from voiceskill.settings import DecisionConfig  # noqa: E402
-from voiceskill.passes import open_passes  # noqa: E402
+from voiceskill.app import build_pipeline  # noqa: E402
+from voiceskill.orchestrator import Turn  # noqa: E402
+from voiceskill.settings import AppConfig  # noqa: E402
 from voiceskill.recognizer import SpeechModel  # noqa: E402
-from voiceskill.settings import RecognizerConfig  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
 from voiceskill.speaker import DeviceSpeaker  # noqa: E402
 from voiceskill.settings import SpeakerConfig  # noqa: E402
@@ -137,16 +133,18 @@ def questions() -> list[bytes]:
 
 
 class Harness:
+    """The coach as `voiceskill run` builds it (voiceskill.app.build_pipeline, default settings), with
+    the benchmark's microphone, speaker and key device, running in a thread."""
+
     def __init__(self, model: SpeechModel, router: Router, source, speaker, device: PipeDevice) -> None:
         self.turns: list[Turn] = []
         self.event = threading.Event()
         self.trigger = EvdevTrigger(TriggerConfig(kind="evdev", evdev_keys=("KEY_PLAYPAUSE",)), device)
-        # as `voiceskill run` builds it: the default passes over the listen grammar
-        self.recognizer = open_passes(model, RecognizerConfig(), grammar_vocabulary(router))
-        self.orch = Orchestrator(source=source, trigger=self.trigger, recognizer=self.recognizer,
-                                 endpointer=Endpointer(), dialog=Dialog(router), speaker=speaker,
-                                 config=LoopConfig(earcons=True), on_turn=self._on_turn,
-                                 decision=DecisionConfig(), session_idle_s=RecognizerConfig().session_idle_s)
+        self._stack = contextlib.ExitStack()
+        self.app = self._stack.enter_context(build_pipeline(
+            AppConfig(), router=router, model=model, trigger=self.trigger, speaker=speaker, source=source,
+            on_turn=self._on_turn))
+        self.orch = self.app.orchestrator
         self.thread = threading.Thread(target=self.orch.run, daemon=True)
 
     def _on_turn(self, turn: Turn) -> None:
@@ -160,7 +158,7 @@ class Harness:
     def __exit__(self, *exc: object) -> None:
         self.orch.request_stop()
         self.thread.join(timeout=10)
-        self.recognizer.close()
+        self._stack.close()
 
 
 def wait_first_sample(turn: Turn, timeout_s: float = 5.0) -> float | None:

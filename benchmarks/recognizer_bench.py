@@ -50,7 +50,7 @@ from evalsets import FALLBACK, judge, states_a_fact  # noqa: E402
 
 from voiceskill.decide import decide, settled  # noqa: E402
 from voiceskill.settings import DecisionConfig  # noqa: E402
-from voiceskill.grammar import grammar_vocabulary  # noqa: E402
+from voiceskill.app import file_passes, open_ear  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
 from voiceskill.passes import Heard, hear_file  # noqa: E402
 from voiceskill.recognizer import SpeechModel, Transcript, Word  # noqa: E402
@@ -99,10 +99,9 @@ def _hear_group(args: tuple[list[tuple[str, str]], tuple[str, ...], bool]) -> li
     files, passes, session = args
     router = Router.load()
     config = RecognizerConfig(passes=passes)
-    vocabulary = grammar_vocabulary(router)
     out: list[dict[str, object]] = []
     with SpeechModel(resolve_model_dir()) as model:
-        recognizers = [(name, model.recognizer(config, vocabulary)) for name in passes]
+        recognizers = file_passes(model, config, router)  # as `voiceskill listen` hears files
         for path, _ in files:
             pcm = read_wav(path)
             heard = hear_file(pcm, recognizers, rate_hz=config.rate_hz, chunk_ms=config.file_chunk_ms,
@@ -204,8 +203,6 @@ def plot(png: Path, series: dict[tuple[str, str], dict[str, tuple[float, float]]
 def rtf_pinned(files: list[str], passes: tuple[str, ...]) -> dict[str, float]:
     """In a process pinned to one CPU: model load time and the real-time factor of streaming every
     pass (each chunk through every front end and recognizer, as the live loop does)."""
-    from voiceskill.passes import open_passes
-
     loads = []
     for _ in range(3):
         with SpeechModel(resolve_model_dir()) as model:
@@ -215,7 +212,7 @@ def rtf_pinned(files: list[str], passes: tuple[str, ...]) -> dict[str, float]:
     pcms = [read_wav(f) for f in files]
     audio_s = sum(len(p) for p in pcms) / 2 / config.rate_hz
     step = 2 * config.rate_hz * 20 // 1000  # 20 ms chunks, as the microphone gives them
-    with SpeechModel(resolve_model_dir()) as model, open_passes(model, config, grammar_vocabulary(router)) as rec:
+    with SpeechModel(resolve_model_dir()) as model, open_ear(model, config, router) as rec:
         start = time.perf_counter()
         for pcm in pcms:
             rec.reset()

@@ -239,7 +239,7 @@ def beam_child(model: str, index_file: str, mode: str) -> dict[str, float]:
     """In a pinned child: the listen pipeline over the indexed files; RTF, right-topic share, WER."""
     from audio_fixtures import answer_ok, load_topics, word_errors
 
-    from voiceskill.grammar import grammar_vocabulary
+    from voiceskill.app import question_vocabulary
     from voiceskill.recognizer import SpeechModel, recognize_pcm
     from voiceskill.settings import RecognizerConfig
     from voiceskill.router import Router
@@ -249,7 +249,7 @@ def beam_child(model: str, index_file: str, mode: str) -> dict[str, float]:
     topics = load_topics()
     router = Router.load()
     config = RecognizerConfig(grammar=mode == "grammar")
-    vocabulary = grammar_vocabulary(router) if mode == "grammar" else None
+    vocabulary = question_vocabulary(config, router)
     pcms = [read_wav(r["path"]) for r in rows]
     audio_s = sum(len(p) for p in pcms) / 2 / 16000
     ok = errors = words = 0

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import wave
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,10 @@ from wyoming.tts import Synthesize
 
 from audio_fixtures import AudioRow, answer_ok, dev_audio, topics  # noqa: F401 (fixtures)
 from conftest import REPO, require
-from voiceskill.grammar import grammar_vocabulary
-from voiceskill.settings import WyomingConfig
+from voiceskill.app import build_coach
+from voiceskill.settings import AppConfig, WyomingConfig
 from voiceskill.errors import ModelError
 from voiceskill.recognizer import SpeechModel
-from voiceskill.settings import RecognizerConfig
 from voiceskill.router import Router
 from voiceskill.wyoming_server import Coach, Conversations, WyomingServer
 
@@ -65,8 +64,9 @@ def model() -> SpeechModel:
 
 
 @pytest.fixture(scope="module")
-def coach(router: Router, model: SpeechModel) -> Coach:
-    return Coach(router, model, RecognizerConfig(), grammar_vocabulary(router))
+def coach(router: Router, model: SpeechModel) -> Iterator[Coach]:
+    with build_coach(AppConfig(), router=router, model=model, tts=False) as built:  # as `voiceskill wyoming` builds it
+        yield built
 
 
 def serve(coach: Coach, scenario: Callable[[WyomingServer, int], Awaitable[Any]], **limits: Any) -> Any:
@@ -474,12 +474,8 @@ def test_malformed_and_unsupported_audio_get_an_error(coach: Coach) -> None:
 
 def test_tts_speaks_the_coachs_answers_only(router: Router, model: SpeechModel) -> None:
     require(shutil.which("espeak-ng"), "eSpeak NG (apt-get install espeak-ng)")
-    from voiceskill.speaker import Synthesizer
-    from voiceskill.settings import SpeakerConfig
-
     water = router.intents.by_name("water").answer
-    with Synthesizer(SpeakerConfig()) as synthesizer:
-        coach = Coach(router, model, RecognizerConfig(), grammar_vocabulary(router), synthesizer)
+    with build_coach(AppConfig(), router=router, model=model) as coach:
 
         async def scenario(server: WyomingServer, port: int) -> tuple[Info, list[Event], Event]:
             async with AsyncTcpClient("127.0.0.1", port) as client:

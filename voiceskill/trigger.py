@@ -42,10 +42,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from voiceskill.errors import TriggerError
-from voiceskill.settings import TriggerConfig
+from voiceskill.settings import TriggerConfig, WakeConfig
 
 if TYPE_CHECKING:
-    from voiceskill.settings import WakeConfig
     from voiceskill.wake import WakeSpotter
 
 log = logging.getLogger(__name__)
@@ -474,7 +473,6 @@ def make_trigger(config: TriggerConfig, *, model: Any = None, wake_config: WakeC
         return TerminalTrigger(config, terminal_fd)
     if config.kind == "gpio":
         return GpioTrigger(config, pin_factory)
-    from voiceskill.settings import WakeConfig
     from voiceskill.wake import WakeSpotter
 
     if model is None:

@@ -87,10 +87,9 @@ def _settings(args: argparse.Namespace) -> AppConfig:
 
 
 def _load_model(args: argparse.Namespace, settings: AppConfig) -> SpeechModel:
-    from voiceskill.models import resolve_model_dir
-    from voiceskill.recognizer import SpeechModel
+    from voiceskill.app import open_model
 
-    return SpeechModel(resolve_model_dir(settings.general.model), debug=getattr(args, "debug", False))
+    return open_model(settings, debug=getattr(args, "debug", False))
 
 
 def _ms(seconds: float) -> float:
@@ -115,23 +114,21 @@ def _batch(args: argparse.Namespace, handle: Callable[[Path], dict[str, object]]
 
 
 def run_listen(args: argparse.Namespace) -> int:
+    from voiceskill.app import file_passes, load_router
     from voiceskill.decide import decide_file
     from voiceskill.denoise import Denoiser
     from voiceskill.dialog import Dialog
-    from voiceskill.grammar import grammar_vocabulary
-    from voiceskill.router import Router
     from voiceskill.wavio import read_wav
 
     settings = _settings(args)
-    router = Router.load(settings.general.article, args.intents, settings.router)
+    router = load_router(settings, args.intents)
     config = dataclasses.replace(settings.recognizer, grammar=not args.open_vocab)
     decision = settings.decision
     denoise = Denoiser(settings.denoise) if settings.denoise.enabled else None
-    vocabulary = grammar_vocabulary(router)
     didnt_catch = settings.loop.didnt_catch
     dialog = Dialog(router)
     with _load_model(args, settings) as model:
-        passes = [(name, model.recognizer(config, vocabulary)) for name in config.passes]
+        passes = file_passes(model, config, router)
 
         def handle(path: Path) -> dict[str, object]:
             t0 = time.perf_counter()
@@ -164,17 +161,13 @@ def run_listen(args: argparse.Namespace) -> int:
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
-    from voiceskill.grammar import grammar_vocabulary
+    from voiceskill.app import load_router, question_vocabulary
     from voiceskill.recognizer import Transcript, recognize_pcm
     from voiceskill.wavio import read_wav
 
     settings = _settings(args)
-    vocabulary = None
-    if args.grammar:
-        from voiceskill.router import Router
-
-        vocabulary = grammar_vocabulary(Router.load(settings.general.article, args.intents, settings.router))
     config = dataclasses.replace(settings.recognizer, grammar=args.grammar)
+    vocabulary = question_vocabulary(config, load_router(settings, args.intents)) if args.grammar else None
     with _load_model(args, settings) as model:
 
         def handle(path: Path) -> dict[str, object]:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 from voiceskill.commands.ask import add_article_options
 from voiceskill.config import load_config
-from voiceskill.settings import LoopConfig, RecognizerConfig
+from voiceskill.settings import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ def _stop_start_up(signum: int, frame: object) -> None:
     raise _StopDuringStartUp(signum)
 
 
-def _check_outputs(config: Any, speak_to: Path | None) -> None:
+def _check_outputs(config: AppConfig, speak_to: Path | None) -> None:
     """Every place the coach will write, checked before the slow start-up: one line each."""
     from voiceskill.errors import ConfigError
     from voiceskill.files import writable_dir_problem
@@ -97,53 +95,20 @@ def _run(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     config, _ = load_config(args.config, os.environ, overrides, flags=_FLAGS)
     _check_outputs(config, args.speak_to)
-    from voiceskill.audio import Microphone, find_device
-    from voiceskill.denoise import Denoiser
-    from voiceskill.dialog import Dialog
-    from voiceskill.endpoint import Endpointer
-    from voiceskill.grammar import grammar_vocabulary
-    from voiceskill.models import resolve_model_dir
-    from voiceskill.orchestrator import Orchestrator, utterance_words
-    from voiceskill.passes import open_passes
-    from voiceskill.recognizer import SpeechModel
-    from voiceskill.router import Router
-    from voiceskill.speaker import DeviceSpeaker, WavFileSpeaker
-    from voiceskill.trigger import make_trigger
+    from voiceskill.app import build_pipeline
+    from voiceskill.audio import Microphone
 
-    general = config.general
-    loop: LoopConfig = config.loop
-    router = Router.load(general.article, args.intents, config.router)
-    model_dir = resolve_model_dir(general.model)
-    # fail fast, before the slow start-up work, on devices that are not there
-    find_device(config.audio.device, "input")
-    if args.speak_to is None:
-        find_device(config.speaker.device, "output")
-    with contextlib.ExitStack() as stack:
-        model = stack.enter_context(SpeechModel(model_dir, debug=getattr(args, "debug", False)))
-        trigger = stack.enter_context(make_trigger(config.trigger, model=model, wake_config=config.wake))
-        if args.speak_to is not None:
-            speaker: Any = stack.enter_context(WavFileSpeaker(args.speak_to, config.speaker))
-        else:
-            speaker = stack.enter_context(DeviceSpeaker(config.speaker))
-        speaker.prepare([*router.answers(), loop.didnt_catch])
-        recognizer = stack.enter_context(open_passes(model, config.recognizer, grammar_vocabulary(router)))
-        stop_spotter = stack.enter_context(model.recognizer(
-            RecognizerConfig(grammar=True), utterance_words(loop.stop_words) | {"the", "a", "i", "you"}))
-        mic = stack.enter_context(Microphone(config.audio))
-        mic.drain()
-        denoiser = Denoiser(config.denoise) if config.denoise.enabled else None
-        orchestrator = Orchestrator(source=mic, trigger=trigger, recognizer=recognizer,
-                                    endpointer=Endpointer(config.endpoint), dialog=Dialog(router),
-                                    speaker=speaker, stop_spotter=stop_spotter, denoiser=denoiser,
-                                    config=loop, record_dir=general.record_dir, decision=config.decision,
-                                    session_idle_s=config.recognizer.session_idle_s)
+    with build_pipeline(config, intents=args.intents, speak_to=args.speak_to,
+                        debug=getattr(args, "debug", False)) as app:
+        orchestrator = app.orchestrator
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: orchestrator.request_stop())
         log.info("ready in %.0f ms (model %s, trigger %s, article %s)", (time.monotonic() - started) * 1000,
-                 model_dir.name, config.trigger.kind, router.article.source)
-        if mic.problem:
+                 app.model.path.name, config.trigger.kind, app.router.article.source)
+        problem = app.source.problem if isinstance(app.source, Microphone) else None
+        if problem:
             log.warning("the microphone is not available yet (%s): presses get a low tone and wait for "
-                        "it; `voiceskill doctor` checks the audio set-up", mic.problem)
+                        "it; `voiceskill doctor` checks the audio set-up", problem)
         turns = orchestrator.run(max_turns=args.max_turns)
         log.info("stopped after %d turns", turns)
     return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import logging
 import os
@@ -67,25 +66,9 @@ def run_wyoming(args: argparse.Namespace) -> int:
             import zeroconf  # noqa: F401  (wyoming.zeroconf needs it)
         except ImportError:
             raise ConfigError("--zeroconf needs the zeroconf package: pip install 'voiceskill[zeroconf]'") from None
-    from voiceskill.grammar import grammar_vocabulary
-    from voiceskill.models import resolve_model_dir
-    from voiceskill.recognizer import SpeechModel
-    from voiceskill.router import Router
-    from voiceskill.wyoming_server import Coach
+    from voiceskill.app import build_coach
 
-    router = Router.load(config.general.article, args.intents, config.router)
-    model_dir = resolve_model_dir(config.general.model)
-    vocabulary = grammar_vocabulary(router) if config.recognizer.grammar else None
-    with contextlib.ExitStack() as stack:
-        model = stack.enter_context(SpeechModel(model_dir, debug=getattr(args, "debug", False)))
-        synthesizer: Any = None
-        if not args.no_tts:
-            from voiceskill.speaker import Synthesizer
-
-            synthesizer = stack.enter_context(Synthesizer(config.speaker))
-        coach = Coach(router, model, config.recognizer, vocabulary, synthesizer, config.speaker.voice,
-                      config.decision)
-        coach.open_ear().close()  # builds the grammar once (and fails here, not on the first request)
+    with build_coach(config, intents=args.intents, tts=not args.no_tts, debug=getattr(args, "debug", False)) as coach:
         # Everything loaded so far lives as long as the process: keep the garbage collector from
         # walking it again on every full collection while requests are served.
         gc.collect()

@@ -18,7 +18,7 @@ import pytest
 from conftest import require
 
 from voiceskill import cli, models
-from voiceskill.commands.model import ProgressReporter
+from voiceskill.cliutil import ProgressReporter
 from voiceskill.errors import ModelError
 from voiceskill.models import (MANIFEST_NAME, check_model_dir, download_model, install_model,
                                installed_models, resolve_model_dir, user_models_dir, verify_model_dir)
@@ -518,7 +518,7 @@ def test_progress_bar_on_a_terminal_and_log_lines_otherwise(caplog: pytest.LogCa
     assert frames[-1] == "downloading [##############################] 100% 1.0 MB of 1.0 MB\n"
     assert "[###############---------------]  50%" in frames[1]
     pipe = io.StringIO()
-    caplog.set_level(logging.INFO, logger="voiceskill.commands.model")
+    caplog.set_level(logging.INFO, logger="voiceskill.cliutil")
     quiet = ProgressReporter(pipe, label="downloading")
     for done in range(0, 1_000_001, 100_000):
         quiet(done, 1_000_000)

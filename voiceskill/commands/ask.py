@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TextIO
 
-from voiceskill.commands.settings import add_config_option, app_config
+from voiceskill.cliutil import add_article_options, add_config_option, app_config
 from voiceskill.dialog import Dialog
 from voiceskill.errors import VoiceskillError
 from voiceskill.router import Reply, Router
@@ -16,14 +16,6 @@ from voiceskill.router import Reply, Router
 MAX_QUESTION_CHARS = 1000
 """A longer line is not a question (a pasted file?): it gets an error line and is not routed."""
 _DRAIN_CHARS = 1 << 16
-
-
-def add_article_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--article", metavar="FILE",
-                        help="article to answer from (plain text; default: the built-in glute cramps article)")
-    parser.add_argument("--intents", metavar="FILE",
-                        help="curated intents file (default: ARTICLE.intents.toml beside the article, "
-                             "else intents built from the article's sections)")
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from voiceskill import doctor
+from voiceskill.cliutil import add_config_option
 
 _MARK = {"ok": " ok ", "warn": "warn", "FAIL": "FAIL", "skip": "skip"}
 
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        description="Check PortAudio, eSpeak NG, pyttsx3, the speech model, audio "
                                    "devices (with a one-second microphone level test), push-to-talk "
                                    "permissions, GPIO and memory. Exit code 0 = ready, 1 = not ready.")
-    p.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the per-user one)")
+    add_config_option(p)
     p.add_argument("--model", type=Path, metavar="DIR", help="speech model directory")
     p.add_argument("--no-level-test", action="store_true", help="skip the one-second recording")
     p.add_argument("--json", action="store_true", help="machine-readable output")

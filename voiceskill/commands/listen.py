@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voiceskill.commands.settings import add_config_option, app_config, pass_list
+from voiceskill.cliutil import add_article_options, add_config_option, app_config, pass_list
 from voiceskill.errors import AudioError
 from voiceskill.settings import PRESETS, AppConfig, RecognizerConfig
 
@@ -40,10 +40,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        description="Answer spoken questions recorded in WAV files: each file is one "
                                    "question; prints the transcript and the coach's answer.")
     _model_options(p)
-    p.add_argument("--article", type=Path, metavar="FILE", help="article to answer from "
-                   "(default: the built-in glute-cramps article)")
-    p.add_argument("--intents", type=Path, metavar="FILE", help="intents file (default: the one beside "
-                   "the article)")
+    add_article_options(p)
     p.add_argument("--open-vocab", action="store_true",
                    help="recognize any English word instead of only the words the coach knows")
     p.add_argument("--passes", type=pass_list, metavar="LIST",
@@ -66,8 +63,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                       help="recognize any English word (default)")
     mode.add_argument("--grammar", dest="grammar", action="store_true",
                       help="only the words the coach knows plus [unk], as `listen` hears them")
-    t.add_argument("--article", type=Path, metavar="FILE", help="with --grammar: article whose words to use")
-    t.add_argument("--intents", type=Path, metavar="FILE", help="with --grammar: intents file")
+    add_article_options(t, purpose="whose words --grammar listens for")
     t.set_defaults(func=run_transcribe, grammar=False)
 
 

@@ -7,56 +7,13 @@ import logging
 import os
 import signal
 import sys
-import time
 from pathlib import Path
-from typing import TextIO
 
 from voiceskill import models
+from voiceskill.cliutil import ProgressReporter, megabytes
 from voiceskill.errors import ModelError
 
 log = logging.getLogger(__name__)
-
-_BAR_WIDTH = 30
-_LOG_EVERY_S = 5.0
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
-
-
-class ProgressReporter:
-    """Download progress on ``stream``: a redrawn bar on a terminal, else a log line now and then."""
-
-    def __init__(self, stream: TextIO, *, label: str) -> None:
-        self._stream = stream
-        self._label = label
-        self._tty = stream.isatty()
-        self._last_log = 0.0
-        self._drawn = False
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if self._tty:
-            if total:
-                filled = _BAR_WIDTH * done // total
-                bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
-                line = f"\r{self._label} [{bar}] {100 * done // total:3d}% {_mb(done)} of {_mb(total)}"
-            else:
-                line = f"\r{self._label} {_mb(done)}"
-            self._stream.write(line)
-            self._stream.flush()
-            self._drawn = True
-            return
-        now = time.monotonic()
-        if now - self._last_log >= _LOG_EVERY_S or (total is not None and done == total):
-            self._last_log = now
-            of = f" of {_mb(total)}" if total else ""
-            log.info("%s: %s%s", self._label, _mb(done), of)
-
-    def close(self) -> None:
-        if self._drawn:
-            self._stream.write("\n")
-            self._stream.flush()
-
 
 def _terminated(signum: int, frame: object) -> None:
     """SIGTERM/SIGHUP end a model command like Ctrl-C does: through every ``finally``, so no
@@ -95,14 +52,14 @@ def _download(args: argparse.Namespace) -> int:
                                      progress=reporter)
     finally:
         reporter.close()
-    print(f"installed {path.name} at {path} ({_mb(models.dir_size_bytes(path))})")
+    print(f"installed {path.name} at {path} ({megabytes(models.dir_size_bytes(path))})")
     return 0
 
 
 def _install(args: argparse.Namespace) -> int:
     _start(args)
     path = models.install_model(args.source, dest_dir=args.dest, name=args.name, force=args.force)
-    print(f"installed {path.name} at {path} ({_mb(models.dir_size_bytes(path))})")
+    print(f"installed {path.name} at {path} ({megabytes(models.dir_size_bytes(path))})")
     return 0
 
 
@@ -136,7 +93,7 @@ def _list(args: argparse.Namespace) -> int:
             status = "verified" if info.has_manifest else "complete (no manifest: structure checked only)"
         else:
             status = "complete"
-        print(f"{mark} {info.name:<32} {_mb(info.size_bytes):>10}  {status}  {info.path}")
+        print(f"{mark} {info.name:<32} {megabytes(info.size_bytes):>10}  {status}  {info.path}")
     if in_use is None:
         print("no complete model: reinstall with voiceskill model download, or voiceskill model install FILE")
     # the exit code says whether the coach has a usable model, whatever else is lying around

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import time
 from pathlib import Path
 
-from voiceskill.commands.ask import add_article_options
-from voiceskill.config import load_config
+from voiceskill.cliutil import add_article_options, add_config_option, app_config
 from voiceskill.settings import AppConfig
 
 log = logging.getLogger(__name__)
@@ -28,7 +26,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                                    "a GPIO button, or the wake phrase) and ends on key release or when "
                                    "you stop talking. Settings come from flags, VOICESKILL_* environment "
                                    "variables and the config file (`voiceskill config show`).")
-    p.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the per-user one)")
+    add_config_option(p)
     p.add_argument("--model", metavar="DIR", help="Vosk model directory")
     add_article_options(p)
     p.add_argument("--trigger", choices=("terminal", "evdev", "gpio", "wake"),
@@ -93,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     overrides = _overrides(args)
-    config, _ = load_config(args.config, os.environ, overrides, flags=_FLAGS)
+    config = app_config(args, overrides, flags=_FLAGS)
     _check_outputs(config, args.speak_to)
     from voiceskill.app import build_pipeline
     from voiceskill.audio import Microphone

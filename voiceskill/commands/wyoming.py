@@ -10,16 +10,12 @@ import argparse
 import asyncio
 import gc
 import logging
-import os
 import signal
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from voiceskill.commands.ask import add_article_options
-from voiceskill.commands.settings import pass_list
-from voiceskill.config import load_config
+from voiceskill.cliutil import add_article_options, add_config_option, app_config, pass_list
 from voiceskill.errors import ConfigError, VoiceskillError
 from voiceskill.settings import RecognizerConfig, WyomingConfig
 
@@ -36,7 +32,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--uri", metavar="URI",
                    help=f"where to listen: tcp://HOST:PORT or unix://PATH (default {WyomingConfig().uri}; "
                         "use tcp://0.0.0.0:10700 for Home Assistant on another machine)")
-    p.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the per-user one)")
+    add_config_option(p)
     p.add_argument("--model", metavar="DIR", help="Vosk model directory")
     add_article_options(p)
     p.add_argument("--open-vocab", action="store_true",
@@ -58,7 +54,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def run_wyoming(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    config, _ = load_config(args.config, os.environ, _overrides(args))
+    config = app_config(args, _overrides(args))
     if args.zeroconf is not None:
         if urlparse(config.wyoming.uri).scheme != "tcp":
             raise ConfigError("--zeroconf announces a TCP port: use --uri tcp://HOST:PORT")

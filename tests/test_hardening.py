@@ -305,7 +305,8 @@ def test_row23_a_fifo_given_to_listen_is_named_a_pipe(have_model: Path, dev_audi
 def test_row23_noise_only_file_gets_didnt_catch_that(have_model: Path, tmp_path: Path) -> None:
     import numpy as np
 
-    from voiceskill.wavio import float_to_pcm, write_wav
+    from voiceskill.pcm import float_to_pcm
+    from voiceskill.wavio import write_wav
 
     noise = np.random.default_rng(7).standard_normal(32_000) * 0.02  # 2 s of quiet hiss, no speech
     write_wav(tmp_path / "noise.wav", float_to_pcm(noise))

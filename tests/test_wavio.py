@@ -14,7 +14,8 @@ from conftest import require
 
 from voiceskill.pcm import RATE_HZ
 from voiceskill.errors import AudioError
-from voiceskill.wavio import (float_to_pcm, load_wav, pcm_to_float, probe_wav, read_wav, resample,
+from voiceskill.pcm import float_to_pcm, pcm_to_float
+from voiceskill.wavio import (load_wav, probe_wav, read_wav, resample,
                               write_wav)
 
 SOX = shutil.which("sox")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from voiceskill.errors import DeviceError
-from voiceskill.pcm import CHUNK_BYTES, RATE_HZ
+from voiceskill.pcm import CHUNK_BYTES, RATE_HZ, float_to_pcm, pcm_to_float
 from voiceskill.settings import MicConfig
 
 if TYPE_CHECKING:
@@ -349,8 +349,6 @@ class Microphone:
             samples = samples[:: self._channels]
         if self._resampler is None:
             return samples.astype("<i2").tobytes()
-        from voiceskill.wavio import float_to_pcm, pcm_to_float
-
         return float_to_pcm(self._resampler.push(pcm_to_float(samples.tobytes())))
 
     def read(self, timeout_s: float) -> bytes | None:

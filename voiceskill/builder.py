@@ -147,14 +147,14 @@ _FUNCTION_STEMS = frozenset(stem(w) for w in FUNCTION_WORDS)
 def _content(text: str, stop: frozenset[str]) -> list[str]:
     """Content words of a text, in order (lower case, surface forms): neither the word nor its
     stem is a stop or function word ("done" -> "do")."""
-    from voiceskill.intents import STOP_STEMS
+    from voiceskill.text import STOP_STEMS
     return [w for w in tokens(text) if w not in stop and stem(w) not in _FUNCTION_STEMS
             and stem(w) not in STOP_STEMS and len(w) > 2 and not w.isdigit()]
 
 
 class _Builder:
     def __init__(self, article: Article, wordnet: WordNet | None, config: BuildConfig) -> None:
-        from voiceskill.intents import STOPWORDS
+        from voiceskill.text import STOPWORDS
         stop = STOPWORDS | FUNCTION_WORDS
         self.article = article
         self.wn = wordnet
@@ -362,7 +362,7 @@ class _Builder:
         A synonym of several article words goes to the one found in most sentences."""
         if self.wn is None:
             return {}
-        from voiceskill.intents import STOP_STEMS
+        from voiceskill.text import STOP_STEMS
         found: dict[str, tuple[int, str, str]] = {}  # synonym stem -> (rank, synonym, article word)
         for s, word in sorted(self.surface.items()):
             for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject)):

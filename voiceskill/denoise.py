@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from voiceskill.pcm import RATE_HZ
+from voiceskill.pcm import FULL_SCALE, RATE_HZ, float_to_pcm, pcm_to_float
 from voiceskill.settings import PRESETS, DenoiseConfig, WebRtcConfig
 
 log = logging.getLogger(__name__)
@@ -217,11 +217,12 @@ class Denoiser:
 
 
 def _to_float(pcm: bytes) -> np.ndarray:
-    return np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    """PCM -> float64 samples on the int16 scale (the denoiser's working scale)."""
+    return pcm_to_float(pcm, np.float64) * FULL_SCALE
 
 
 def _to_pcm(x: np.ndarray) -> bytes:
-    return np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
+    return float_to_pcm(x / FULL_SCALE)
 
 
 class WebRtcFilter:

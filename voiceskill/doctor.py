@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from voiceskill.errors import VoiceskillError
+from voiceskill.pcm import FULL_SCALE
 from voiceskill.settings import AppConfig
 
 log = logging.getLogger(__name__)
@@ -306,7 +307,7 @@ def rms_dbfs(pcm: bytes) -> float:
     if x.size == 0:
         return float("-inf")
     rms = math.sqrt(float(np.mean(x * x)))
-    return 20 * math.log10(rms / 32768) if rms > 0 else float("-inf")
+    return 20 * math.log10(rms / FULL_SCALE) if rms > 0 else float("-inf")
 
 
 def check_input_level(input_spec: str | None, record: Callable[[str | None, float], bytes] = _record,

@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from voiceskill.pcm import CHUNK_MS, RATE_HZ, SAMPLE_WIDTH_BYTES
+from voiceskill.pcm import CHUNK_MS, RATE_HZ, SAMPLE_WIDTH_BYTES, pcm_to_float
 from voiceskill.settings import EndpointConfig
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ EndpointEvent = Literal["speech_start", "end", "timeout"]
 
 def band_power(chunk: bytes, low_hz: float, high_hz: float) -> float:
     """Mean power per sample of the chunk between ``low_hz`` and ``high_hz`` (full scale = 1)."""
-    x = np.frombuffer(chunk, dtype="<i2").astype(np.float32) / 32768.0
+    x = pcm_to_float(chunk)
     if x.size < 16:
         return 0.0
     spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2

@@ -19,19 +19,11 @@ from typing import Any
 
 from voiceskill.article import Article, read_text
 from voiceskill.errors import IntentsError
-from voiceskill.text import stem, tokens, words
+from voiceskill.text import STOP_STEMS, stem, tokens, words
 
 log = logging.getLogger(__name__)
 
 META_INTENTS = ("repeat", "more", "stop", "help")
-
-STOPWORDS = frozenset(
-    "a an the i me my mine myself you your yours we our us it its it's this that these those "
-    "is am are was were be been being do does did doing have has had having will would shall "
-    "should can could may might must to of in on at by for with from as into about than then "
-    "and or but if so not no there here what which who whom whose when where why how any some "
-    "all get got go going gonna want wanna need let know think thing things one ones".split())
-"""Words that carry no topic by themselves (they may still be part of a cue phrase)."""
 
 Phrase = tuple[str, ...]
 
@@ -173,10 +165,6 @@ def _intent(raw: Mapping[str, Any], lexicon: Mapping[str, Phrase], where: str, m
     return Intent(name=name, label=str(label), cues=cues, needs=needs, examples=examples,
                   answer=" ".join(answer.split()), more=tuple(" ".join(m.split()) for m in more),
                   meta=meta)
-
-
-STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
-"""The stems of :data:`STOPWORDS`."""
 
 
 def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str]]:

@@ -43,6 +43,7 @@ import numpy as np
 from voiceskill.audio import close_stream, find_device, import_sounddevice, pick_stream_format
 from voiceskill.errors import SpeakerError
 from voiceskill.files import output_file_problem, remove_dead_temps, replacing, writable_dir_problem
+from voiceskill.pcm import SILENCE_PEAK, float_to_pcm, int16_to_float
 from voiceskill.settings import SpeakerConfig
 
 if TYPE_CHECKING:
@@ -53,8 +54,6 @@ log = logging.getLogger(__name__)
 TTS_RATE_HZ = 22_050
 """eSpeak NG renders at this rate; the output stream prefers it so speech needs no resampling."""
 EarconKind = Literal["start", "stop", "error"]
-SILENCE_PEAK = 1e-3
-"""Samples below this (fraction of full scale, about -60 dBFS) do not count as sound."""
 
 
 @dataclass
@@ -535,7 +534,7 @@ class _SpeakerBase(_Closing):
         """int16 or float samples at ``rate_hz`` → float32 at the output rate (memoized by key)."""
         if memo_key is not None and memo_key in self._resampled:
             return self._resampled[memo_key]
-        x = pcm.astype(np.float32) / 32768.0 if pcm.dtype == np.int16 else pcm.astype(np.float32)
+        x = int16_to_float(pcm) if pcm.dtype == np.int16 else pcm.astype(np.float32)
         if rate_hz != self.rate_hz:
             from voiceskill.wavio import resample
 
@@ -811,8 +810,6 @@ class WavFileSpeaker(_SpeakerBase):
                                f"choose a writable --speak-to file") from exc
 
     def _enqueue(self, samples: np.ndarray, label: str) -> Utterance:
-        from voiceskill.wavio import float_to_pcm
-
         utt = Utterance(label=label, duration_s=samples.size / self.rate_hz)
         if samples.size:
             self._pcm += float_to_pcm(samples * self.volume)

@@ -126,3 +126,15 @@ def stem(word: str) -> str:
     if word == UNK or len(word) > MAX_WORD_LETTERS:
         return word
     return str(_stemmer().stemWord(_IRREGULAR.get(word, word)))
+
+
+STOPWORDS = frozenset(
+    "a an the i me my mine myself you your yours we our us it its it's this that these those "
+    "is am are was were be been being do does did doing have has had having will would shall "
+    "should can could may might must to of in on at by for with from as into about than then "
+    "and or but if so not no there here what which who whom whose when where why how any some "
+    "all get got go going gonna want wanna need let know think thing things one ones".split())
+"""Words that carry no topic by themselves (they may still be part of a cue phrase)."""
+
+STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
+"""The stems of :data:`STOPWORDS`."""

@@ -31,7 +31,7 @@ import numpy as np
 import soxr
 
 from voiceskill.errors import AudioError
-from voiceskill.pcm import RATE_HZ
+from voiceskill.pcm import RATE_HZ, SILENCE_PEAK, float_to_pcm
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ MAX_CHANNELS = 32
 """More channels than this is a corrupt header, not a recording of a question."""
 _DECODE_BLOCK = 1 << 16
 """Frames decoded, averaged and resampled at a time (bounds memory for many-channel files)."""
-SILENCE_PEAK = 1e-3
-"""Default peak (fraction of full scale, about -60 dBFS) below which a file counts as silent."""
 
 _SOX_HINT = "convert it with `sox in.wav -b 16 out.wav`"
 
@@ -326,17 +324,6 @@ def write_wav(path: str | Path, pcm: bytes, rate_hz: int = RATE_HZ) -> None:
     with Path(path).open("wb") as f:
         f.write(header)
         f.write(pcm)
-
-
-def pcm_to_float(pcm: bytes) -> np.ndarray:
-    """Little-endian int16 PCM -> float32 samples in [-1, 1)."""
-    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-
-
-def float_to_pcm(x: np.ndarray) -> bytes:
-    """Float samples (clipped to [-1, 1]) -> little-endian int16 PCM bytes."""
-    y = np.clip(np.asarray(x, dtype=np.float64) * 32768.0, -32768, 32767)
-    return np.rint(y).astype("<i2").tobytes()
 
 
 _ZERO_CROSSINGS = 16

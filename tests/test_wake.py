@@ -17,7 +17,8 @@ from voiceskill.errors import ModelError, TriggerError
 from voiceskill.recognizer import SpeechModel
 from voiceskill.trigger import WakeTrigger, make_trigger
 from voiceskill.settings import TriggerConfig
-from voiceskill.wake import UNK, WakeSpotter, find_phrase
+from voiceskill.text import UNK
+from voiceskill.wake import WakeSpotter, find_phrase
 from voiceskill.settings import WakeConfig
 from voiceskill.wavio import read_wav
 

@@ -9,7 +9,7 @@ overlap-add with a Hann synthesis window so an all-pass gain gives back the inpu
 * **High-pass** (optional, off by default) in the frequency domain: a zero-phase 4th-order
   Butterworth magnitude at ``highpass_hz``. The gym's kick drum and much of its pink noise lie below
   200 Hz, but the recognizer's log-mel features keep that energy in their lowest few bands, and
-  cutting it measured no better (150 Hz: within noise of raw, slightly worse at 10 dB), so it is off.
+  cutting it did not help the recognizer (``benchmarks/denoise_bench.py``), so it is off.
 * **Noise estimate**: minimum statistics (Martin 2001, simplified): the per-bin minimum of the
   smoothed power over the last ``noise_window_s`` times ``noise_bias`` (the minimum of a noisy
   power underestimates its mean). It tracks the noise with no help, so a file works as it is.
@@ -19,10 +19,9 @@ overlap-add with a Hann synthesis window so an all-pass gain gives back the inpu
   over-subtraction (``oversubtract``) and a floor (``gain_floor_db``) that keeps some noise
   (no "musical noise", and the recognizer was trained on noisy speech, so a floor helps it).
 
-Measured (benchmarks/denoise_bench.py, 157 rendered questions, real recognizer + router): see the
-table in that script's docstring; in short a few points better at 10 dB, about even at 5 dB and
-clean. Cost: well under 1 % of one desktop core per second of audio (``--cpu``); the per-frame
-work is one 480-point FFT pair and a handful of numpy operations on 241 bins.
+What it gains and costs is measured by ``benchmarks/denoise_bench.py`` (its output, and the README's
+"Hearing in a gym"); the per-frame work is one 480-point FFT pair and a handful of numpy operations
+on 241 bins.
 """
 
 from __future__ import annotations

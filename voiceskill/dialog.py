@@ -30,10 +30,6 @@ class Dialog:
         self._topic: Intent | None = None
         self._more_index = 0
 
-    @property
-    def last_answer(self) -> str:
-        return self._last
-
     def reset(self) -> None:
         self._last, self._topic, self._more_index = "", None, 0
 

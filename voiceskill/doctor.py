@@ -4,10 +4,8 @@ Every check is a small function returning a :class:`Check`. What a check looks a
 a subprocess runner, an importer, ``/proc/meminfo`` text, the device list, a recorder, ...) is a
 keyword parameter whose default is the real thing, so tests can hand in fakes.
 
-Memory estimate: model size on disk x 2.5 + 80 MB. Measured (benchmarks/startup_bench.py, x86-64):
-the 71 MB vosk-model-en-0.3.45 grows the RSS by 142 MB when loaded (2.0 x its size),
-``voiceskill listen`` peaks at 195 MB and ``voiceskill run`` (model, wake/stop spotters, TTS,
-audio) at 226 MB; the estimate (258 MB for this model) covers that with a small margin.
+Memory estimate: model size on disk x :data:`MODEL_MEMORY_FACTOR` + :data:`BASE_MEMORY_MB`, chosen to
+cover the peak RSS of ``voiceskill run`` that ``benchmarks/startup_bench.py`` measures (figures: README).
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from voiceskill.errors import VoiceskillError
+from voiceskill.models import dir_size_bytes
 from voiceskill.pcm import FULL_SCALE
 from voiceskill.settings import AppConfig
 
@@ -171,10 +170,6 @@ def _load_model(path: Path) -> float:
     return model.load_s
 
 
-def dir_size_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def check_model(explicit: Path | None, resolve: Callable[[Path | None], Path] = _resolve_model,
                 load: Callable[[Path], float] = _load_model) -> tuple[Check, ModelFacts]:
     """The speech model is found, complete, and loads with Vosk (reports the load time)."""
@@ -210,7 +205,7 @@ def memory_needed_mb(model_bytes: int) -> int:
 
 
 def check_memory(model_bytes: int, meminfo: Callable[[], str] = _read_meminfo) -> Check:
-    """MemAvailable against the estimate ~ model size x 2.5 + 80 MB."""
+    """MemAvailable against :func:`memory_needed_mb` of the model."""
     name = "memory"
     need = memory_needed_mb(model_bytes)
     try:

@@ -167,12 +167,13 @@ def _intent(raw: Mapping[str, Any], lexicon: Mapping[str, Phrase], where: str, m
                   meta=meta)
 
 
-def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str]]:
+def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str], tuple[str, ...]]:
+    """The meta commands (read once per intents file): intents, their words, their phrasings."""
     path = builtin_intents_path("meta.intents.toml")
     data = _parse_toml(path)
     intents = [_intent(raw, lexicon, f"{path} intent {i + 1}", meta=True, article=None)
                for i, raw in enumerate(data.get("intent", []))]
-    return intents, _surface_words(data)
+    return intents, _surface_words(data), _phrasings(data.get("intent", []))
 
 
 def _surface_words(data: Any) -> set[str]:
@@ -211,9 +212,8 @@ def intents_from_data(data: Mapping[str, Any], article: Article, where: str, sou
     clash = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(META_INTENTS)))
     if clash:
         raise IntentsError(f"{where}: duplicate or reserved intent name(s): {', '.join(clash)}")
-    meta, meta_words = _load_meta(lexicon)
-    phrasings = _phrasings(data.get("intent", [])) + _phrasings(_parse_toml(
-        builtin_intents_path("meta.intents.toml")).get("intent", []))
+    meta, meta_words, meta_phrasings = _load_meta(lexicon)
+    phrasings = _phrasings(data.get("intent", [])) + meta_phrasings
     subject = frozenset(normalize(s, lexicon) for s in router.get("subject", [])) - {()}
     off_subject = frozenset(normalize(s, lexicon) for s in router.get("off_subject", [])) - {()}
     vocabulary = _surface_words(data) | meta_words | _article_words(article)

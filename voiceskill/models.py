@@ -338,6 +338,7 @@ def verify_model_dir(path: str | Path) -> None:
 
 
 def dir_size_bytes(path: Path) -> int:
+    """The bytes of every file under ``path``."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 

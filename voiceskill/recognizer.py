@@ -69,7 +69,6 @@ class Transcript:
                            "end": round(w.end_s, 3)} for w in self.words]}
 
 
-EMPTY = Transcript("", (), True)
 
 
 class Recognizer(Protocol):

@@ -210,7 +210,7 @@ class DenoiseConfig:
     """How a :class:`Denoiser` cleans audio.
 
     enabled: False (the default) = pass the audio through untouched (no delay); True = clean it
-        up (measured: 10 dB SNR right-topic 58 -> 62 %, clean and 5 dB even; benchmarks/denoise_bench.py).
+        up (what it gains: benchmarks/denoise_bench.py).
     highpass_hz: corner of the high-pass filter in hertz (0 = none).
     suppress: apply noise suppression (False = high-pass only).
     oversubtract: the noise estimate is multiplied by this before computing the gain (>1 = more

@@ -454,10 +454,6 @@ class WakeTrigger(_Base):
     def preroll(self) -> bytes:
         return self._spotter.preroll()
 
-    def reset(self) -> None:
-        """Forget audio heard so far (call after the answer was spoken)."""
-        self._spotter.reset()
-
     def close(self) -> None:
         self._spotter.close()
 

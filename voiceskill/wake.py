@@ -30,7 +30,6 @@ from voiceskill.settings import WakeConfig
 
 log = logging.getLogger(__name__)
 
-UNK = "[unk]"
 
 
 def find_phrase(words: list[str], phrase: tuple[str, ...]) -> int:

@@ -557,6 +557,42 @@ def _comment(text: str, width: int = 92) -> list[str]:
     return ["# " + line for line in textwrap.wrap(text, width - 2)] or ["#"]
 
 
+@dataclasses.dataclass(frozen=True)
+class KeyDoc:
+    """One setting as the generated docs show it."""
+
+    section: str
+    key: str
+    doc: str
+    kind: str
+    """Its type in words, with its range for a number."""
+    env: str
+    default: str
+    """The default as TOML (``""`` for unset)."""
+
+
+def section_summary(cls: type) -> str:
+    """The first line of a section's docstring, as plain text."""
+    return _plain((cls.__doc__ or "").strip().splitlines()[0]) if cls.__doc__ else ""
+
+
+def key_docs(sec_name: str, cls: type) -> list[KeyDoc]:
+    """Every key of a section, with its doc, type (and range), variable and default."""
+    docs = field_docs(cls)
+    types_ = field_types(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        kind = describe_type(types_[f.name])
+        bounds = value_range(cls, sec_name, f.name) if kind.startswith(("an integer", "a number")) else None
+        span = f" from {bounds[0]:g} to {bounds[1]:g}{' ' + bounds[2] if bounds[2] else ''}" if bounds else ""
+        value = _default(f)
+        out.append(KeyDoc(sec_name, f.name, _plain(docs.get(f.name, "")), kind + span, env_var(sec_name, f.name),
+                          '""' if value is None else to_toml(value)))
+    return out
+
+
 def render_default_file(schema: type = AppConfig) -> str:
     """A commented config file listing every key with its doc, type and default value.
 
@@ -569,22 +605,34 @@ def render_default_file(schema: type = AppConfig) -> str:
            "# `voiceskill config show` prints the effective values and where each came from.",
            ""]
     for sec_name, cls in sections(schema).items():
-        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        summary = section_summary(cls)
         if summary:
-            out += _comment(_plain(summary))
+            out += _comment(summary)
         out.append(f"[{sec_name}]")
-        docs = field_docs(cls)
-        types_ = field_types(cls)
-        for f in dataclasses.fields(cls):
-            if not f.init:
-                continue
-            if docs.get(f.name):
-                out += _comment(_plain(docs[f.name]))
-            bounds = value_range(cls, sec_name, f.name) if describe_type(types_[f.name]).startswith(
-                ("an integer", "a number")) else None
-            span = f" from {bounds[0]:g} to {bounds[1]:g}{' ' + bounds[2] if bounds[2] else ''}" if bounds else ""
-            out.append(f"#   type: {describe_type(types_[f.name])}{span}; env: {env_var(sec_name, f.name)}")
-            value = _default(f)
-            out.append(f"# {f.name} = " + ('""' if value is None else to_toml(value)))
+        for k in key_docs(sec_name, cls):
+            if k.doc:
+                out += _comment(k.doc)
+            out.append(f"#   type: {k.kind}; env: {k.env}")
+            out.append(f"# {k.key} = {k.default}")
+        out.append("")
+    return "\n".join(out)
+
+
+def render_reference(schema: type = AppConfig) -> str:
+    """The configuration reference in Markdown (docs/config.md): every section and key."""
+    out = ["# Configuration reference",
+           "",
+           "Generated from `voiceskill/settings.py` by `scripts/config_reference.py`; do not edit by hand.",
+           "Every key goes in its `[section]` of the config file (`voiceskill config init` writes them all,",
+           "commented out), or in the environment as `VOICESKILL_<SECTION>_<KEY>`. Flags win over the",
+           "environment, which wins over the file.",
+           ""]
+    for sec_name, cls in sections(schema).items():
+        out += [f"## [{sec_name}]", "", section_summary(cls), "", "| key | default | type | what it does |",
+                "| --- | --- | --- | --- |"]
+        for k in key_docs(sec_name, cls):
+            default = "unset" if k.default == '""' and k.kind.endswith("(or unset)") else f"`{k.default}`"
+            cells = (f"`{k.section}.{k.key}`", default, k.kind, k.doc)
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         out.append("")
     return "\n".join(out)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voiceskill.grammar import grammar_vocabulary
-from voiceskill.orchestrator import AudioSource, Orchestrator, Speaker, Turn, utterance_words
+from voiceskill.orchestrator import Orchestrator, Turn, utterance_words
 from voiceskill.passes import MultiPassRecognizer, open_passes
 from voiceskill.recognizer import Recognizer, SpeechModel, VoskRecognizer
 from voiceskill.router import Router
@@ -25,6 +25,8 @@ from voiceskill.settings import AppConfig, LoopConfig, RecognizerConfig
 from voiceskill.trigger import Trigger
 
 if TYPE_CHECKING:
+    from voiceskill.audio import AudioSource
+    from voiceskill.speaker import Speaker
     from voiceskill.wyoming_server import Coach
 
 log = logging.getLogger(__name__)

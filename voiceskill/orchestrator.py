@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from voiceskill.decide import decide
 from voiceskill.dialog import Dialog
@@ -32,30 +32,16 @@ from voiceskill.text import words
 from voiceskill.trigger import Trigger, TriggerEvent
 from voiceskill.wavio import write_wav
 
+if TYPE_CHECKING:
+    from voiceskill.audio import AudioSource
+    from voiceskill.denoise import Denoiser
+    from voiceskill.endpoint import Endpointer
+    from voiceskill.speaker import Speaker
+
 log = logging.getLogger(__name__)
 
 
-# -- what the loop needs from each stage (the real ones live in their modules) -------------------
-class AudioSource(Protocol):
-    def read(self, timeout_s: float) -> bytes | None: ...
-    def drain(self) -> int: ...
-
-
-class Endpointer(Protocol):
-    def feed(self, chunk: bytes) -> str | None: ...
-    def final_result(self, has_words: bool = True) -> str | None: ...
-    def listen_noise(self, chunk: bytes) -> None: ...
-    def reset(self) -> None: ...
-
-
-class Speaker(Protocol):
-    def say(self, text: str) -> object: ...
-    def earcon(self, kind: str) -> None: ...
-    def stop(self) -> None: ...
-    @property
-    def is_speaking(self) -> bool: ...
-
-
+# -- the stages' contracts are declared in their own modules ----------------------------------
 @runtime_checkable
 class HearsInPasses(Protocol):
     """A recognizer that hears each question in several passes (voiceskill.passes)."""
@@ -63,13 +49,6 @@ class HearsInPasses(Protocol):
     def hear(self, keep_speaker: bool = False) -> list[Heard]: ...
     def learn_noise(self, chunk: bytes) -> None: ...
     def forget_speaker(self) -> None: ...
-
-
-class Denoiser(Protocol):
-    latency_samples: int
-
-    def process(self, chunk: bytes) -> bytes: ...
-    def learn_noise(self, chunk: bytes) -> None: ...
 
 
 class State(enum.Enum):

@@ -10,7 +10,7 @@ Usage: python3 benchmarks/denoise_bench.py [--audio DIR] [--variants raw,default
   shared/eval/questions.tsv and tests/data/paraphrases.tsv (in-domain + off-topic rows) clean and
   at 10 and 5 dB via tests/audio_fixtures.py (cached). ``--every K`` keeps every K-th question.
 * Pipeline: the one of ``voiceskill listen``: read_wav -> [denoiser] -> VoskRecognizer (grammar of
-  listen.grammar_vocabulary(Router.load()), all finals + finish joined) -> Router.route -> judged
+  grammar.grammar_vocabulary(Router.load()), all finals + finish joined) -> Router.route -> judged
   with tests/evalsets.py (judge; off-topic rows must state no fact).
 * How the denoiser is fed: ``stream`` variants act like the orchestrator: the first 0.4 s of the
   file (the noise before the talker starts, as while idle) goes to learn_noise(), then the WHOLE

@@ -2,7 +2,7 @@
 
 A small acoustic model loses different words in different versions of noisy audio: the raw signal,
 a denoised one, one cleaned by WebRTC's noise suppressor. Each *pass* is one front end (a preset of
-:data:`voiceskill.denoise.PRESETS`, or none) in front of its own recognizer session; every chunk
+:data:`voiceskill.settings.PRESETS`, or none) in front of its own recognizer session; every chunk
 goes through every pass. :func:`voiceskill.decide.decide` then weighs every pass's transcript and
 decides what to answer; in clean audio the passes agree.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlparse
 
 from voiceskill.errors import ConfigError
@@ -65,9 +65,7 @@ class MicConfig:
 
 
 TriggerKind = Literal["evdev", "terminal", "gpio", "wake"]
-
-
-KINDS: tuple[str, ...] = ("evdev", "terminal", "gpio", "wake")
+KINDS: tuple[str, ...] = get_args(TriggerKind)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from voiceskill.recognizer import RecognizerConfig, SpeechModel, Transcript, Wor
 from voiceskill.router import Router, RouterConfig  # noqa: E402
 from voiceskill.wavio import read_wav  # noqa: E402
 
-T = TypeVar("T")
+T = TypeVar("T", RouterConfig, DecisionConfig)
 SNR_ORDER = ("clean", "20", "15", "10", "5", "0")
 BENCH = cache_root().parent / "bench"
 

@@ -42,7 +42,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
@@ -166,7 +166,7 @@ def judge_all(rows: list[AudioRow], heard: dict[str, list[Heard]], router: Route
 
 def with_settings(base: T, spec: str) -> T:
     """``base`` with the fields named in ``spec`` ("name=value,name=value") replaced."""
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for item in filter(None, spec.split(",")):
         name, _, value = item.partition("=")
         changes[name] = type(getattr(base, name))(value)

@@ -76,11 +76,12 @@ def question_set(paths: list[Path]) -> Path:
 
 
 def _code_key() -> str:
+    """What the hypotheses depend on: the recognizer's code and the grammar it listens for (not
+    cue weights or answers, so routing changes re-judge stored hypotheses)."""
     h = hashlib.sha256()
-    for name in ("recognizer.py", "denoise.py", "grammar.py", "wavio.py"):
+    for name in ("recognizer.py", "denoise.py", "passes.py", "wavio.py"):
         h.update((REPO / "voiceskill" / name).read_bytes())
-    for data in sorted((REPO / "voiceskill" / "data").iterdir()):
-        h.update(data.read_bytes())
+    h.update("\n".join(sorted(grammar_vocabulary(Router.load()))).encode())
     return h.hexdigest()[:12]
 
 

@@ -77,6 +77,9 @@ class RouterConfig:
     """Score taken off an article intent per unit share of the utterance's content words that
     none of its cues, examples or the subject use ("what *time* is it right now" is not a
     question about cramps, however well "right now" fits one)."""
+    min_margin: float = 0.0
+    """An article answer must beat the best intent with another answer by this score, else the
+    question is too close to call and gets the fallback (a wrong answer is worse than none)."""
 
 
 @dataclass(frozen=True)
@@ -367,6 +370,12 @@ class Router:
     def confidence(self, score: float) -> float:
         return 1.0 - 2.0 ** (-max(score, 0.0) / self.config.score_at_half_confidence)
 
+    @staticmethod
+    def _rival(scored: list[tuple[float, Intent]]) -> float:
+        """The best score of an article intent that would say something else than the top one."""
+        answer = scored[0][1].answer
+        return max((max(s, 0.0) for s, i in scored[1:] if not i.meta and i.answer != answer), default=0.0)
+
     def route(self, text: str, confidences: Sequence[float] | None = None) -> Reply:
         """The intent and answer for one utterance; the fallback reply below ``min_confidence``.
 
@@ -380,7 +389,8 @@ class Router:
             return Reply(text, None, self._fallback, 0.0, top)
         score, intent = scored[0]
         conf = self.confidence(score)
-        if conf < self.config.min_confidence:
+        too_close = not intent.meta and score - self._rival(scored) < self.config.min_margin
+        if conf < self.config.min_confidence or too_close:
             return Reply(text, None, self._fallback, conf, top)
         hint = None
         if intent.meta:

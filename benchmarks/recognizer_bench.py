@@ -30,6 +30,7 @@ Usage: python3 benchmarks/recognizer_bench.py [--questions TSV[,TSV]] [--noise g
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -41,6 +42,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
@@ -50,14 +52,15 @@ from evalsets import FALLBACK, judge, states_a_fact  # noqa: E402
 
 from voiceskill.decide import decide, settled  # noqa: E402
 from voiceskill.settings import DecisionConfig  # noqa: E402
-from voiceskill.app import file_passes, open_ear  # noqa: E402
+from voiceskill.app import file_passes, open_ear, question_vocabulary  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
 from voiceskill.passes import Heard, hear_file  # noqa: E402
 from voiceskill.recognizer import SpeechModel, Transcript, Word  # noqa: E402
-from voiceskill.settings import RecognizerConfig  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
+from voiceskill.settings import PRESETS, RecognizerConfig, RouterConfig  # noqa: E402
 from voiceskill.wavio import read_wav  # noqa: E402
 
+T = TypeVar("T", RouterConfig, DecisionConfig)
 SNR_ORDER = ("clean", "20", "15", "10", "5", "0")
 BENCH = cache_root().parent / "bench"
 
@@ -75,11 +78,13 @@ def question_set(paths: list[Path]) -> Path:
 
 
 def _code_key() -> str:
+    """What the hypotheses depend on: the recognizer's code and the grammar it listens for (not
+    cue weights or answers, so routing changes re-judge stored hypotheses)."""
     h = hashlib.sha256()
-    for name in ("recognizer.py", "denoise.py", "grammar.py", "wavio.py"):
+    for name in ("recognizer.py", "denoise.py", "passes.py", "wavio.py", "pcm.py"):
         h.update((REPO / "voiceskill" / name).read_bytes())
-    for data in sorted((REPO / "voiceskill" / "data").iterdir()):
-        h.update(data.read_bytes())
+    h.update(repr((RecognizerConfig(), PRESETS)).encode())  # their settings (voiceskill/settings.py)
+    h.update("\n".join(sorted(question_vocabulary(RecognizerConfig(), Router.load()) or ())).encode())
     return h.hexdigest()[:12]
 
 
@@ -160,6 +165,15 @@ def judge_all(rows: list[AudioRow], heard: dict[str, list[Heard]], router: Route
         out.append({"row": r, "kind": kind, "transcript": d.heard.transcript.text if d.heard else "",
                     "intent": intent, "caught": d.caught})
     return out
+
+
+def with_settings(base: T, spec: str) -> T:
+    """``base`` with the fields named in ``spec`` ("name=value,name=value") replaced."""
+    changes: dict[str, Any] = {}
+    for item in filter(None, spec.split(",")):
+        name, _, value = item.partition("=")
+        changes[name] = type(getattr(base, name))(value)
+    return dataclasses.replace(base, **changes)
 
 
 def snr_label(s: str) -> str:
@@ -249,6 +263,8 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="answer again from stored hypotheses")
     ap.add_argument("--dump", type=Path, default=BENCH / "recognizer-misses.tsv")
     ap.add_argument("--png", type=Path, default=None, help="write the right/wrong-topic chart here")
+    ap.add_argument("--decision", default="", help="[decision] settings to try, e.g. min_confidence=0.6,min_agreeing=3")
+    ap.add_argument("--router", default="", help="[router] settings to try, e.g. min_confidence=0.45")
     ap.add_argument("--skip-speed", action="store_true", help="accuracy only")
     ap.add_argument("--rtf-only", nargs="*", help=argparse.SUPPRESS)  # internal: pinned child
     args = ap.parse_args()
@@ -267,9 +283,9 @@ def main() -> int:
         if noise != args.noise.split(",")[0]:
             keep.discard("clean")  # clean audio is the same whatever the noise: count it once
         rows_by_noise[noise] = [r for r in rows if r.snr in keep]
-    router = Router.load()
+    router = Router.load(config=with_settings(RouterConfig(), args.router))
     config = RecognizerConfig(passes=passes)
-    decision = DecisionConfig()
+    decision = with_settings(DecisionConfig(), args.decision)
     series: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
     args.dump.parent.mkdir(parents=True, exist_ok=True)
     print(f"questions: {args.questions}; passes: {'+'.join(passes)}"

@@ -78,10 +78,10 @@ def help_text(intents: IntentSet) -> str:
 class _Fuzzy:
     """Maps an unknown word to a known one within one edit (two for words of 8+ letters).
 
-    Edits are counted as optimal-string-alignment distance (a swap of two neighbours is one
+    Edits (at most ``max_edits``) are counted as optimal-string-alignment distance (a swap of two neighbours is one
     edit), computed by :mod:`rapidfuzz`; ties go to the longer known word, then the
-    alphabetically first. Words shorter than 5 letters, or longer than ``MAX_LETTERS``, are
-    never mapped.
+    alphabetically first. Four-letter words are mapped only by swapping two neighbours; shorter
+    words, or longer than ``MAX_LETTERS``, are never mapped.
     """
 
     MAX_LETTERS = 30
@@ -93,11 +93,14 @@ class _Fuzzy:
         self._choices = sorted((w for w in known if len(w) >= 4), key=lambda w: (-len(w), w))
         self.lookup = lru_cache(maxsize=4096)(self._lookup)
 
-    def _lookup(self, word: str) -> str | None:
-        if word in self.known or not 5 <= len(word) <= self.MAX_LETTERS:
+    def _lookup(self, word: str, max_edits: int = 2) -> str | None:
+        if word in self.known or not 4 <= len(word) <= self.MAX_LETTERS:
             return None
+        if len(word) == 4:  # short words: only two neighbours swapped ("whta")
+            swaps = (word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(3))
+            return next((w for w in swaps if w in self.known), None)
         best = process.extractOne(word, self._choices, scorer=OSA.distance,
-                                  score_cutoff=2 if len(word) >= 8 else 1)
+                                  score_cutoff=min(max_edits, 2 if len(word) >= 8 else 1))
         return best[0] if best else None
 
 
@@ -165,7 +168,7 @@ class Router:
                                    for p in intents.off_subject}
         known = set(self._cues) | set(self._examples) | {s for p in intents.subject for s in p}
         known |= {stem(w) for w in intents.vocabulary}
-        self._fuzzy = _Fuzzy(known) if self.config.fuzzy else None
+        self._fuzzy = _Fuzzy(known | {w for w in intents.vocabulary if stem(w) in known}) if self.config.fuzzy else None
         self._known = known
 
     # -- construction -------------------------------------------------------------------------
@@ -234,11 +237,21 @@ class Router:
                 continue
             s = stem(word)
             if s not in self._known and fuzzy is not None and s not in self.intents.lexicon:
-                s = fuzzy.lookup(s) or s
+                s = self._correct(word, s, fuzzy)
             for part in self.intents.lexicon.get(s, (s,)):
                 stems.append(part)
                 out_conf.append(conf)
         return stems, out_conf, unheard
+
+    def _correct(self, word: str, s: str, fuzzy: _Fuzzy) -> str:
+        """A typed word the router does not know, as the known stem it was meant to be: dropped
+        g ("drinkin"), a typo of a known word ("stretchign", "shoudl") or of a known stem."""
+        if word.endswith("in") and stem(word + "g") in self._known:
+            return stem(word + "g")
+        fixed = fuzzy.lookup(word, 1)  # a whole word one edit off: "stretchign", "shoudl"
+        if fixed is not None and (stem(fixed) in self._known or stem(fixed) in self.intents.lexicon):
+            return stem(fixed)
+        return fuzzy.lookup(s) or s
 
     def score(self, text: str, confidences: Sequence[float] | None = None) -> list[tuple[float, Intent]]:
         """All intents' scores for an utterance, best first (for tuning and tests)."""
@@ -316,6 +329,12 @@ class Router:
     def confidence(self, score: float) -> float:
         return 1.0 - 2.0 ** (-max(score, 0.0) / self.config.score_at_half_confidence)
 
+    @staticmethod
+    def _rival(scored: list[tuple[float, Intent]]) -> float:
+        """The best score of an article intent that would say something else than the top one."""
+        answer = scored[0][1].answer
+        return max((max(s, 0.0) for s, i in scored[1:] if not i.meta and i.answer != answer), default=0.0)
+
     def route(self, text: str, confidences: Sequence[float] | None = None) -> Reply:
         """The intent and answer for one utterance; the fallback reply below ``min_confidence``.
 
@@ -329,7 +348,8 @@ class Router:
             return Reply(text, None, self._fallback, 0.0, top)
         score, intent = scored[0]
         conf = self.confidence(score)
-        if conf < self.config.min_confidence:
+        too_close = not intent.meta and score - self._rival(scored) < self.config.min_margin
+        if conf < self.config.min_confidence or too_close:
             return Reply(text, None, self._fallback, conf, top)
         hint = None
         if intent.meta:

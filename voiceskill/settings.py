@@ -382,6 +382,9 @@ class RouterConfig:
     """Score taken off an article intent per unit share of the utterance's content words that
     none of its cues, examples or the subject use ("what *time* is it right now" is not a
     question about cramps, however well "right now" fits one)."""
+    min_margin: float = 0.0
+    """An article answer must beat the best intent with another answer by this score, else the
+    question is too close to call and gets the fallback (a wrong answer is worse than none)."""
 
 
 @dataclass(frozen=True)

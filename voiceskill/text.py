@@ -31,7 +31,14 @@ _CONTRACTIONS = {
     "i'm": "i am", "im": "i am", "i've": "i have", "ive": "i have", "i'd": "i would",
     "i'll": "i will", "you're": "you are", "they're": "they are", "we're": "we are",
     "let's": "let us", "y'all": "you all", "gonna": "going to", "wanna": "want to",
-    "gotta": "got to", "kinda": "kind of",
+    "gotta": "got to", "kinda": "kind of", "shouldnt": "should not", "wouldnt": "would not",
+    "couldnt": "could not", "wasnt": "was not", "arent": "are not", "havent": "have not",
+    "hasnt": "has not", "thats": "that is", "theres": "there is", "youre": "you are",
+    "theyre": "they are", "hows": "how is", "whys": "why is", "dunno": "do not know",
+    # texting and slang spellings of everyday words
+    "wat": "what", "wot": "what", "wht": "what", "wtf": "what", "u": "you", "ur": "your",
+    "tho": "though", "cuz": "because", "coz": "because", "cos": "because", "b4": "before",
+    "pls": "please", "plz": "please", "ya": "you", "yeah": "yes", "nah": "no",
 }
 
 MAX_WORD_LETTERS = 40

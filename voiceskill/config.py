@@ -572,8 +572,12 @@ class KeyDoc:
 
 
 def section_summary(cls: type) -> str:
-    """The first line of a section's docstring, as plain text."""
-    return _plain((cls.__doc__ or "").strip().splitlines()[0]) if cls.__doc__ else ""
+    """The first line of a section's docstring, as plain text ("" for none, or the signature
+    that ``@dataclass`` writes when there is none)."""
+    doc = (cls.__doc__ or "").strip()
+    if not doc or doc.startswith(f"{cls.__name__}("):
+        return ""
+    return _plain(doc.splitlines()[0])
 
 
 def key_docs(sec_name: str, cls: type) -> list[KeyDoc]:

@@ -346,6 +346,8 @@ class RecognizerConfig:
 
 @dataclass(frozen=True)
 class RouterConfig:
+    """How a question is matched to the article's intents, and when it gets the fallback instead."""
+
     min_confidence: float = 0.5
     """Replies below this confidence (0..1) become the fallback."""
     score_at_half_confidence: float = 3.0

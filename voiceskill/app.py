@@ -45,7 +45,7 @@ def open_model(config: AppConfig, *, debug: bool = False) -> SpeechModel:
     """The speech model of ``general.model`` (else the installed one)."""
     from voiceskill.models import resolve_model_dir
 
-    return SpeechModel(resolve_model_dir(config.general.model), debug=debug)
+    return SpeechModel(resolve_model_dir(config.general.model), debug=debug, checked=True)
 
 
 def question_vocabulary(config: RecognizerConfig, router: Router) -> set[str] | None:
@@ -118,7 +118,7 @@ def build_pipeline(config: AppConfig, *, router: Router | None = None, intents: 
     with contextlib.ExitStack() as stack:
         if model is None:
             assert model_dir is not None
-            model = stack.enter_context(SpeechModel(model_dir, debug=debug))
+            model = stack.enter_context(SpeechModel(model_dir, debug=debug, checked=True))  # resolve checked it
         if trigger is None:
             from voiceskill.trigger import make_trigger
 

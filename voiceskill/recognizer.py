@@ -127,14 +127,20 @@ def import_vosk() -> Any:
 
 
 class SpeechModel:
-    """The Vosk model, loaded once; a context manager. ``load_s`` is the load time in seconds."""
+    """The Vosk model, loaded once; a context manager. ``load_s`` is the load time in seconds.
 
-    def __init__(self, path: Path, *, debug: bool = False) -> None:
+    The directory is checked first (:func:`voiceskill.models.check_model_dir`: a broken model is a
+    one-line error, not a crash in the speech engine) unless ``checked``: it was just checked, as
+    :func:`voiceskill.models.resolve_model_dir` does.
+    """
+
+    def __init__(self, path: Path, *, debug: bool = False, checked: bool = False) -> None:
         from voiceskill.models import check_model_dir
 
         vosk = import_vosk()
         self.path = Path(path)
-        check_model_dir(self.path)
+        if not checked:
+            check_model_dir(self.path)
         vosk.SetLogLevel(0 if debug else -1)
         start = time.perf_counter()
         with _kaldi_errors(capture=not debug) as kaldi:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from voiceskill.errors import IntentsError
 from voiceskill.intents import builtin_intents_path
 from voiceskill.router import Router
 from voiceskill.settings import RouterConfig
-from voiceskill.text import words
+from voiceskill.text import FILLERS, words
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,20 @@ def test_no_development_question_is_in_the_intents_data() -> None:
     for path in (EVAL / "questions-more.tsv", OWN / "styles-a.tsv", OWN / "styles-b.tsv", OWN / "styles-c.tsv"):
         for _, question in questions(path):
             assert " ".join(words(question)) not in quoted, (path.name, question)
+
+
+def test_no_cue_of_the_intents_data_has_a_word_the_router_drops() -> None:
+    # a filler inside a cue is dropped from it: "what actually" would become a cue for "what"
+    data = tomllib.loads(builtin_intents_path("glute-cramps.intents.toml").read_text())
+    for intent in data["intent"]:
+        for cue in intent["cues"]:
+            assert not FILLERS & set(words(cue)), (intent["name"], cue)
+
+
+def test_a_question_word_alone_is_not_a_question_about_what_a_cramp_is() -> None:
+    router = Router.load()
+    # "what" and "do" are all that "cramp in bum, what do" shares with "what does cramp mean"
+    assert router.route("cramp in bum what do").intent != "what_is"
 
 
 @pytest.mark.parametrize("text,intent", [

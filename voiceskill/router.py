@@ -314,7 +314,8 @@ class Router:
             else:
                 if content_stems:
                     unexplained = sum(st not in self._explains[idx] for st in content_stems)
-                    score -= cfg.unexplained_penalty * unexplained / len(content_stems)
+                    factor = 1.0 if has_subject else cfg.unexplained_off_subject
+                    score -= cfg.unexplained_penalty * factor * unexplained / len(content_stems)
                 if has_subject:
                     score += cfg.subject_bonus
                 else:

@@ -384,6 +384,9 @@ class RouterConfig:
     """Score taken off an article intent per unit share of the utterance's content words that
     none of its cues, examples or the subject use ("what *time* is it right now" is not a
     question about cramps, however well "right now" fits one)."""
+    unexplained_off_subject: float = 1.5
+    """Factor on ``unexplained_penalty`` when the utterance does not name the subject ("how much
+    water is in a cucumber" is about cucumbers)."""
     min_margin: float = 0.0
     """An article answer must beat the best intent with another answer by this score, else the
     question is too close to call and gets the fallback (a wrong answer is worse than none)."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voiceskill.article import Article, Sentence
-from voiceskill.lexicon import CONCRETE_CLASSES, WordNet, question_types_of
+from voiceskill.lexicon import CONCRETE_CLASSES, QUESTION_TYPES, WordNet, question_types_of
 from voiceskill.text import FILLERS, stem, tokens
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class BuildConfig:
     more_sentences: int = 2
     """Sentences per "tell me more"."""
     off_subject_min_count: int = 1
+    """Off-subject words must be this common (WordNet sense-tagged corpus counts)."""
     away_from_heading: float = 0.5
     """A word of one section's heading weighs this much less in the other sections' sentences."""
     overview_weight: float = 0.8
@@ -81,7 +82,17 @@ class BuildConfig:
     definition_cue: float = 2.5
     """Weight of "what is X" on the sentence that defines subject word X (most like X's
     WordNet definition)."""
-    """Off-subject words must be this common (WordNet sense-tagged corpus counts)."""
+    answer_share: float = 0.6
+    """The words of the answer's other sentences weigh this share of their own weight."""
+    section_cue: float = 0.3
+    mismatch_scale: float = 1.0
+    """A question of a type the answer is not of (a why-question, the answer gives no cause)
+    takes this share of the type's cue weights off the answer."""
+    mismatch_types: tuple[str, ...] = ("cause", "quantity", "action", "professional")
+    """The question types that count against answers of another type."""
+    type_from_answer: bool = True
+    """Question types are read from the whole answer (the sentence and those said with it)."""
+    """Weight of the words of the rest of the sentence's section (the passage it belongs to)."""
 
 
 FUNCTION_WORDS = frozenset(
@@ -263,13 +274,30 @@ class _Builder:
                     cues[w] = max(cues.get(w, 0.0), self.weight(stem(w), section.heading))
                 for w in heading_words:
                     cues[w] = max(cues.get(w, 0.0), self.cfg.heading_cue * (1.0 + self.cfg.lead_bonus * (i == 0)))
+                # the passage: what the answer says besides the sentence, then the rest of its section
+                for j in said:
+                    for w in self.words[sents[j].index]:
+                        weight = round(self.cfg.answer_share * self.weight(stem(w), section.heading), 2)
+                        cues[w] = max(cues.get(w, 0.0), weight)
+                if self.cfg.section_cue > 0:
+                    for other in sents:
+                        for w in self.words[other.index]:
+                            cues.setdefault(w, self.cfg.section_cue)
                 for a, b in zip(words, words[1:]):
                     if stem(a) != stem(b) and not {stem(a), stem(b)} & self.subject:
                         cues[f"{a} {b}"] = self.cfg.pair_cue
-                qtypes = question_types_of(sentence.text)
+                qtypes = question_types_of(" ".join(sents[j].text for j in said) if self.cfg.type_from_answer
+                                           else sentence.text)
                 for qt in qtypes:
                     for phrase, weight in qt.cues:
                         cues[phrase] = max(cues.get(phrase, 0.0), round(weight * self.cfg.question_type_scale, 2))
+                if self.cfg.mismatch_scale > 0:
+                    for qt in QUESTION_TYPES:
+                        if qt in qtypes or qt.name not in self.cfg.mismatch_types:
+                            continue
+                        for phrase, weight in qt.cues:
+                            if phrase not in cues:
+                                cues[phrase] = -round(weight * self.cfg.mismatch_scale, 2)
                 needs = sorted({*words, *heading_words, *(self.surface.get(x, x) for x in self.subject)})
                 ranked = sorted({w for w in words if stem(w) not in self.subject},
                                 key=lambda w: (-self.specificity(stem(w)), words.index(w)))

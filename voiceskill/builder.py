@@ -34,6 +34,7 @@ from typing import Any
 
 from voiceskill.article import Article, Sentence
 from voiceskill.lexicon import CONCRETE_CLASSES, QUESTION_TYPES, WordNet, question_types_of
+from voiceskill.intents import STOPWORDS
 from voiceskill.text import FILLERS, stem, tokens
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ class BuildConfig:
     answer_share: float = 0.6
     """The words of the answer's other sentences weigh this share of their own weight."""
     section_cue: float = 0.3
+    type_word_weight: float = 0.6
+    """Words that say what kind of question it is ("cause", "reason", "stop") weigh this much of
+    other words as the sentence's own words (the question type weighs them already)."""
     mismatch_scale: float = 1.0
     """A question of a type the answer is not of (a why-question, the answer gives no cause)
     takes this share of the type's cue weights off the answer."""
@@ -108,6 +112,10 @@ _NUMBER_WORDS = frozenset(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
     "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
     "hundred thousand million half quarter dozen".split())
+
+TYPE_STEMS = frozenset(stem(w) for qt in QUESTION_TYPES for phrase, _ in qt.cues for w in phrase.split()
+                       if w not in STOPWORDS)
+"""Stems of the words that say what kind of question is asked."""
 
 _REFERS_BACK = re.compile(r"^(this|these|that|those|they|such|both)\b", re.IGNORECASE)
 
@@ -216,6 +224,8 @@ class _Builder:
             w *= self.cfg.measure_weight
         if s in self.adverbs:
             w *= self.cfg.adverb_weight
+        if s in TYPE_STEMS:
+            w *= self.cfg.type_word_weight
         if s in self.home and self.home[s] != heading:
             w *= self.cfg.away_from_heading
         if heading == self.article.title:

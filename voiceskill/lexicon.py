@@ -227,11 +227,13 @@ _NUMBER = (r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|fo
 
 QUESTION_TYPES: tuple[QuestionType, ...] = (
     QuestionType("cause", (("why", 1.5), ("what cause", 1.5), ("what make", 1.0), ("reason", 1.0),
-                           ("how come", 1.0), ("cause", 0.5)),
+                           ("how come", 1.0), ("cause", 0.5), ("trigger", 1.5), ("come from", 1.5),
+                           ("behind", 1.0), ("what is going on", 1.0), ("because", 1.0)),
                  re.compile(r"\b(caus\w*|due to|leads? to|lead to|because|results? (from|in)|"
                             r"triggers?|reasons?)\b", re.IGNORECASE)),
     QuestionType("quantity", (("how much", 1.5), ("how many", 1.5), ("how often", 1.0),
-                              ("how long", 1.0), ("amount", 1.0)),
+                              ("how long", 1.0), ("amount", 1.0), ("enough", 1.0), ("recommend", 1.0), ("target", 1.0),
+                              ("least", 0.5)),
                  re.compile(_NUMBER, re.IGNORECASE)),
     QuestionType("condition", (("when should", 1.0), ("when to", 1.0), ("when do i need", 1.0)),
                  re.compile(r"\b(if|unless|when)\b", re.IGNORECASE)),
@@ -240,11 +242,15 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                  re.compile(r"\b(before|after|during|while|first|then)\b", re.IGNORECASE)),
     QuestionType("professional", (("should i see", 1.5), ("see someone", 1.5), ("worry", 1.5),
                                   ("worried", 1.5), ("serious", 1.5), ("medical", 1.5), ("checked", 1.0),
-                                  ("professional", 1.5), ("normal", 0.5)),
+                                  ("professional", 1.5), ("normal", 0.5), ("at what point", 1.0),
+                                  ("keep happening", 1.0), ("all the time", 1.0), ("keep coming back", 1.0),
+                                  ("constantly", 1.0)),
                  re.compile(r"\b(see|consult|visit|call|seek) (a|an|your) \w+|\b(doctor|physician|physio\w*|"
                             r"medical|professional|emergency|clinic|hospital)\b", re.IGNORECASE)),
     QuestionType("action", (("what should i do", 1.5), ("what do i do", 1.5), ("what can i do", 1.5),
-                            ("how do i", 0.5), ("how can i", 0.5), ("how to", 0.5)),
+                            ("how do i", 0.5), ("how can i", 0.5), ("how to", 0.5),
+                            ("prevent", 1.0), ("avoid", 1.0), ("tips", 1.0), ("advice", 1.0),
+                            ("best way", 1.0), ("keep from", 1.0), ("what help", 1.0)),
                  re.compile(r"^(\w+ly )?(stay|take|eat|drink|avoid|try|use|keep|make|increase|"
                             r"decrease|reduce|warm|stretch|rest|stop|start|see|do|don't|never|always|"
                             r"include|add|get|go|wear|apply|move|hold|breathe|relax|ice|replace|return|"
@@ -253,11 +259,12 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                             re.IGNORECASE)),
     QuestionType("immediate", (("right now", 1.5), ("in the moment", 1.5), ("right this second", 1.5),
                                ("get rid of", 1.0), ("fast", 1.0), ("quick", 1.0), ("loosen", 1.0),
-                               ("mid", 0.5), ("now", 0.5), ("while", 0.5), ("during", 0.5)),
+                               ("mid", 0.5), ("now", 0.5), ("while", 0.5), ("during", 0.5),
+                               ("what now", 1.5), ("release", 1.0), ("ease", 1.0), ("fix", 1.0)),
                  re.compile(r"\b(quickly|immediately|right away|at once|instantly|relieved?|relief|"
                             r"ease[ds]?|on the spot)\b", re.IGNORECASE)),
     QuestionType("feel", (("feel like", 1.0), ("how do i know", 1.5), ("how can i tell", 1.5),
-                          ("symptom", 1.0), ("sign", 0.5), ("recognize", 1.0)),
+                          ("symptom", 1.0), ("sign", 0.5), ("recognize", 1.0),),
                  re.compile(r"\b(feel|felt|sign|symptoms?|notice|visible)\b", re.IGNORECASE)),
     QuestionType("definition", (("what is", 0.5), ("what are", 0.5), ("mean", 0.5),
                                 ("exactly", 0.5)),

@@ -406,7 +406,7 @@ class _Builder:
             for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject)):
                 key = stem(syn)
                 if (len(syn) < 3 or syn in self.stop or syn in FILLERS or key in self.article_stems
-                        or key in STOP_STEMS):
+                        or key in STOP_STEMS or key in TYPE_STEMS):
                     continue
                 rank = self.df.get(s, 0)
                 if key not in found or rank > found[key][0]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voiceskill.article import Article, Sentence
-from voiceskill.lexicon import CONCRETE_CLASSES, QUESTION_TYPES, WordNet, question_types_of
+from voiceskill.lexicon import CONCRETE_CLASSES, QUESTION_TYPES, WordNet, heading_types_of, question_types_of
 from voiceskill.intents import STOPWORDS
 from voiceskill.text import FILLERS, stem, tokens
 
@@ -86,6 +86,9 @@ class BuildConfig:
     answer_share: float = 0.6
     """The words of the answer's other sentences weigh this share of their own weight."""
     section_cue: float = 0.3
+    heading_type_scale: float = 0.3
+    """Question-type cues of the type a section's heading announces ("Causes of ...") weigh this
+    much more for each sentence of the section."""
     type_word_weight: float = 0.6
     """Words that say what kind of question it is ("cause", "reason", "stop") weigh this much of
     other words as the sentence's own words (the question type weighs them already)."""
@@ -298,9 +301,12 @@ class _Builder:
                         cues[f"{a} {b}"] = self.cfg.pair_cue
                 qtypes = question_types_of(" ".join(sents[j].text for j in said) if self.cfg.type_from_answer
                                            else sentence.text)
+                announced = () if is_title else heading_types_of(section.heading)
+                qtypes = tuple(dict.fromkeys(qtypes + announced))
                 for qt in qtypes:
+                    scale = self.cfg.question_type_scale * (1.0 + self.cfg.heading_type_scale * (qt in announced))
                     for phrase, weight in qt.cues:
-                        cues[phrase] = max(cues.get(phrase, 0.0), round(weight * self.cfg.question_type_scale, 2))
+                        cues[phrase] = max(cues.get(phrase, 0.0), round(weight * scale, 2))
                 if self.cfg.mismatch_scale > 0:
                     for qt in QUESTION_TYPES:
                         if qt in qtypes or qt.name not in self.cfg.mismatch_types:

@@ -218,6 +218,8 @@ class QuestionType:
     """Question phrases (as written) and the weight they add to a sentence of this kind."""
     sentence: re.Pattern[str]
     """Matches the text of sentences of this kind."""
+    heading: re.Pattern[str] | None = None
+    """Matches section headings that announce a section of this kind ("Causes of ...")."""
 
 
 _NUMBER = (r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|"
@@ -230,7 +232,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                            ("how come", 1.0), ("cause", 0.5), ("trigger", 1.5), ("come from", 1.5),
                            ("behind", 1.0), ("what is going on", 1.0), ("because", 1.0)),
                  re.compile(r"\b(caus\w*|due to|leads? to|lead to|because|results? (from|in)|"
-                            r"triggers?|reasons?)\b", re.IGNORECASE)),
+                            r"triggers?|reasons?)\b", re.IGNORECASE),
+                 re.compile(r"\b(caus\w*|why|reasons?|triggers?|risks?)\b", re.IGNORECASE)),
     QuestionType("quantity", (("how much", 1.5), ("how many", 1.5), ("how often", 1.0),
                               ("how long", 1.0), ("amount", 1.0), ("enough", 1.0), ("recommend", 1.0), ("target", 1.0),
                               ("least", 0.5)),
@@ -246,7 +249,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                                   ("keep happening", 1.0), ("all the time", 1.0), ("keep coming back", 1.0),
                                   ("constantly", 1.0)),
                  re.compile(r"\b(see|consult|visit|call|seek) (a|an|your) \w+|\b(doctor|physician|physio\w*|"
-                            r"medical|professional|emergency|clinic|hospital)\b", re.IGNORECASE)),
+                            r"medical|professional|emergency|clinic|hospital)\b", re.IGNORECASE),
+                 re.compile(r"\b(doctor|physician|medical|when to see)\b", re.IGNORECASE)),
     QuestionType("action", (("what should i do", 1.5), ("what do i do", 1.5), ("what can i do", 1.5),
                             ("how do i", 0.5), ("how can i", 0.5), ("how to", 0.5),
                             ("prevent", 1.0), ("avoid", 1.0), ("tips", 1.0), ("advice", 1.0),
@@ -256,7 +260,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                             r"include|add|get|go|wear|apply|move|hold|breathe|relax|ice|replace|return|"
                             r"strengthen|switch|choose|run|walk)\b|"
                             r"\b(can|should|may) (\w+ )?(be relieved|help|prevent|treat|ease)|\bby \w+ing\b",
-                            re.IGNORECASE)),
+                            re.IGNORECASE),
+                 re.compile(r"\b(treat\w*|prevent\w*|avoid\w*|recover\w*|reliev\w*|manag\w*|how to|tips|getting back)\b", re.IGNORECASE)),
     QuestionType("immediate", (("right now", 1.5), ("in the moment", 1.5), ("right this second", 1.5),
                                ("get rid of", 1.0), ("fast", 1.0), ("quick", 1.0), ("loosen", 1.0),
                                ("mid", 0.5), ("now", 0.5), ("while", 0.5), ("during", 0.5),
@@ -265,7 +270,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                             r"ease[ds]?|on the spot)\b", re.IGNORECASE)),
     QuestionType("feel", (("feel like", 1.0), ("how do i know", 1.5), ("how can i tell", 1.5),
                           ("symptom", 1.0), ("sign", 0.5), ("recognize", 1.0),),
-                 re.compile(r"\b(feel|felt|sign|symptoms?|notice|visible)\b", re.IGNORECASE)),
+                 re.compile(r"\b(feel|felt|sign|symptoms?|notice|visible)\b", re.IGNORECASE),
+                 re.compile(r"\b(signs?|symptoms?|feels?|feeling)\b", re.IGNORECASE)),
     QuestionType("definition", (("what is", 0.5), ("what are", 0.5), ("mean", 0.5),
                                 ("exactly", 0.5)),
                  re.compile(r"^[\w ,]{0,60}\b(is|are) (a|an|the|sudden|one|\w+ing)\b", re.IGNORECASE)),
@@ -275,3 +281,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
 
 def question_types_of(sentence: str) -> tuple[QuestionType, ...]:
     return tuple(q for q in QUESTION_TYPES if q.sentence.search(sentence))
+
+
+def heading_types_of(heading: str) -> tuple[QuestionType, ...]:
+    """The question types a section heading announces its section answers."""
+    return tuple(q for q in QUESTION_TYPES if q.heading is not None and q.heading.search(heading))

@@ -95,7 +95,7 @@ class BuildConfig:
     mismatch_scale: float = 1.0
     """A question of a type the answer is not of (a why-question, the answer gives no cause)
     takes this share of the type's cue weights off the answer."""
-    mismatch_types: tuple[str, ...] = ("cause", "quantity", "action", "professional")
+    mismatch_types: tuple[str, ...] = ("cause", "quantity", "action", "professional", "prevention")
     """The question types that count against answers of another type."""
     type_from_answer: bool = True
     """Question types are read from the whole answer (the sentence and those said with it)."""

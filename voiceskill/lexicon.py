@@ -253,7 +253,7 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                  re.compile(r"\b(doctor|physician|medical|when to see)\b", re.IGNORECASE)),
     QuestionType("action", (("what should i do", 1.5), ("what do i do", 1.5), ("what can i do", 1.5),
                             ("how do i", 0.5), ("how can i", 0.5), ("how to", 0.5),
-                            ("prevent", 1.0), ("avoid", 1.0), ("tips", 1.0), ("advice", 1.0),
+                            ("tips", 1.0), ("advice", 1.0),
                             ("best way", 1.0), ("keep from", 1.0), ("what help", 1.0)),
                  re.compile(r"^(\w+ly )?(stay|take|eat|drink|avoid|try|use|keep|make|increase|"
                             r"decrease|reduce|warm|stretch|rest|stop|start|see|do|don't|never|always|"
@@ -262,6 +262,11 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                             r"\b(can|should|may) (\w+ )?(be relieved|help|prevent|treat|ease)|\bby \w+ing\b",
                             re.IGNORECASE),
                  re.compile(r"\b(treat\w*|prevent\w*|avoid\w*|recover\w*|reliev\w*|manag\w*|how to|tips|getting back)\b", re.IGNORECASE)),
+    QuestionType("prevention", (("prevent", 1.5), ("avoid", 1.5), ("keep from", 1.0), ("next time", 1.0),
+                                ("again", 0.5), ("come back", 1.0), ("stop get", 1.0), ("from happen", 1.0),
+                                ("never get", 1.0)),
+                 re.compile(r"\b(prevent\w*|avoid\w*|lower (the|your) risk)\b", re.IGNORECASE),
+                 re.compile(r"\b(prevent\w*|avoid\w*|treat\w*|manag\w*)\b", re.IGNORECASE)),
     QuestionType("immediate", (("right now", 1.5), ("in the moment", 1.5), ("right this second", 1.5),
                                ("get rid of", 1.0), ("fast", 1.0), ("quick", 1.0), ("loosen", 1.0),
                                ("mid", 0.5), ("now", 0.5), ("while", 0.5), ("during", 0.5),

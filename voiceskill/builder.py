@@ -33,7 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voiceskill.article import Article, Sentence
-from voiceskill.lexicon import CONCRETE_CLASSES, QUESTION_TYPES, WordNet, heading_types_of, question_types_of
+from voiceskill.lexicon import (
+    CONCRETE_CLASSES,
+    QUESTION_TYPES,
+    QuestionType,
+    WordNet,
+    heading_types_of,
+    question_types_of,
+)
 from voiceskill.intents import STOPWORDS
 from voiceskill.text import FILLERS, stem, tokens
 
@@ -265,7 +272,26 @@ class _Builder:
         return []
 
     # -- the draft ----------------------------------------------------------------------------
+    def question_types(self) -> list[tuple[tuple[QuestionType, ...], tuple[QuestionType, ...]]]:
+        """Per article sentence: the question types its answer is of, and those of them its
+        section's heading announces. A type no sentence of the article is of goes to the
+        sentences of its fallback type ("how do I prevent it" to advice when nothing says "prevent")."""
+        out = []
+        for section in self.article.sections:
+            sents = list(section.sentences)
+            announced = () if section.heading == self.article.title else heading_types_of(section.heading)
+            for i, sentence in enumerate(sents):
+                text = (" ".join(sents[j].text for j in self.passage(sents, i)) if self.cfg.type_from_answer
+                        else sentence.text)
+                out.append((tuple(dict.fromkeys(question_types_of(text) + announced)), announced))
+        present = {qt.name for qtypes, _ in out for qt in qtypes}
+        orphans = [qt for qt in QUESTION_TYPES if qt.fallback and qt.name not in present]
+        return [(qtypes + tuple(qt for qt in orphans if qt.fallback in {q.name for q in qtypes}), announced)
+                for qtypes, announced in out]
+
     def build(self) -> Draft:
+        types = self.question_types()
+        answered = {qt for qtypes, _ in types for qt in qtypes}
         intents: list[DraftIntent] = []
         names: set[str] = set()
         used: dict[tuple[str, ...], str] = {}
@@ -299,17 +325,14 @@ class _Builder:
                 for a, b in zip(words, words[1:]):
                     if stem(a) != stem(b) and not {stem(a), stem(b)} & self.subject:
                         cues[f"{a} {b}"] = self.cfg.pair_cue
-                qtypes = question_types_of(" ".join(sents[j].text for j in said) if self.cfg.type_from_answer
-                                           else sentence.text)
-                announced = () if is_title else heading_types_of(section.heading)
-                qtypes = tuple(dict.fromkeys(qtypes + announced))
+                qtypes, announced = types[sentence.index]
                 for qt in qtypes:
                     scale = self.cfg.question_type_scale * (1.0 + self.cfg.heading_type_scale * (qt in announced))
                     for phrase, weight in qt.cues:
                         cues[phrase] = max(cues.get(phrase, 0.0), round(weight * scale, 2))
                 if self.cfg.mismatch_scale > 0:
                     for qt in QUESTION_TYPES:
-                        if qt in qtypes or qt.name not in self.cfg.mismatch_types:
+                        if qt in qtypes or qt.name not in self.cfg.mismatch_types or qt not in answered:
                             continue
                         for phrase, weight in qt.cues:
                             if phrase not in cues:

@@ -220,6 +220,8 @@ class QuestionType:
     """Matches the text of sentences of this kind."""
     heading: re.Pattern[str] | None = None
     """Matches section headings that announce a section of this kind ("Causes of ...")."""
+    fallback: str | None = None
+    """In an article with no sentence of this kind, the kind of sentence that answers instead."""
 
 
 _NUMBER = (r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|"
@@ -266,7 +268,7 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                                 ("again", 0.5), ("come back", 1.0), ("stop get", 1.0), ("from happen", 1.0),
                                 ("never get", 1.0)),
                  re.compile(r"\b(prevent\w*|avoid\w*|lower (the|your) risk)\b", re.IGNORECASE),
-                 re.compile(r"\b(prevent\w*|avoid\w*|treat\w*|manag\w*)\b", re.IGNORECASE)),
+                 re.compile(r"\b(prevent\w*|avoid\w*|treat\w*|manag\w*)\b", re.IGNORECASE), "action"),
     QuestionType("immediate", (("right now", 1.5), ("in the moment", 1.5), ("right this second", 1.5),
                                ("get rid of", 1.0), ("fast", 1.0), ("quick", 1.0), ("loosen", 1.0),
                                ("mid", 0.5), ("now", 0.5), ("while", 0.5), ("during", 0.5),

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voiceskill.article import Article, Sentence
+from voiceskill.intents import STOPWORDS
 from voiceskill.lexicon import (
     CONCRETE_CLASSES,
     QUESTION_TYPES,
@@ -41,7 +42,6 @@ from voiceskill.lexicon import (
     heading_types_of,
     question_types_of,
 )
-from voiceskill.intents import STOPWORDS
 from voiceskill.text import FILLERS, stem, tokens
 
 log = logging.getLogger(__name__)

@@ -263,7 +263,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                             r"strengthen|switch|choose|run|walk)\b|"
                             r"\b(can|should|may) (\w+ )?(be relieved|help|prevent|treat|ease)|\bby \w+ing\b",
                             re.IGNORECASE),
-                 re.compile(r"\b(treat\w*|prevent\w*|avoid\w*|recover\w*|reliev\w*|manag\w*|how to|tips|getting back)\b", re.IGNORECASE)),
+                 re.compile(r"\b(treat\w*|prevent\w*|avoid\w*|recover\w*|reliev\w*|manag\w*|how to|tips|"
+                            r"getting back)\b", re.IGNORECASE)),
     QuestionType("prevention", (("prevent", 1.5), ("avoid", 1.5), ("keep from", 1.0), ("next time", 1.0),
                                 ("again", 0.5), ("come back", 1.0), ("stop get", 1.0), ("from happen", 1.0),
                                 ("never get", 1.0)),

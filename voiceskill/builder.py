@@ -83,6 +83,9 @@ class BuildConfig:
     """Sentences per "tell me more"."""
     off_subject_min_count: int = 1
     """Off-subject words must be this common (WordNet sense-tagged corpus counts)."""
+    typo_min_count: int = 10
+    """No off-subject word is one letter away from a word at least this common that a typed
+    question's spelling correction could turn into it ("first" -> "fist")."""
     away_from_heading: float = 0.5
     """A word of one section's heading weighs this much less in the other sections' sentences."""
     overview_weight: float = 0.8
@@ -452,7 +455,8 @@ class _Builder:
             if lexname not in CONCRETE_CLASSES:
                 continue
             for word in kin:
-                if stem(word) not in known and word not in self.stop and len(word) > 2:
+                if (stem(word) not in known and word not in self.stop and len(word) > 2
+                        and not self.wn.common_neighbours(word, self.cfg.typo_min_count)):
                     out.add(word)
         return sorted(out)
 

@@ -169,6 +169,17 @@ class WordNet:
                     return True
         return False
 
+    def count(self, word: str) -> int:
+        """How often ``word`` itself (not its inflections) is in WordNet's sense-tagged corpus."""
+        return sum(lemma.count() for s in self.reader.synsets(word) for lemma in s.lemmas()
+                   if lemma.name().lower() == word)
+
+    def common_neighbours(self, word: str, min_count: int) -> list[str]:
+        """Words of 5+ letters, at least ``min_count`` common, one edit (a letter deleted, added,
+        changed, or two swapped) from ``word`` and not merely ``word`` with an ending."""
+        return sorted(w for w in _one_edit(word) if len(w) >= 5 and not w.startswith(word)
+                      and self.count(w) >= min_count)
+
     def noun_class(self, word: str) -> str | None:
         """The word class (lexicographer file) of the most frequent noun sense of ``word``."""
         synsets = self.reader.synsets(word, pos="n")
@@ -207,6 +218,21 @@ class WordNet:
                     if senses and senses[0] == synset:
                         out.add(name)
         return lexname, out
+
+
+def _one_edit(word: str) -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    out: set[str] = set()
+    for i in range(len(word) + 1):
+        head, tail = word[:i], word[i:]
+        out.update(head + c + tail for c in letters)
+        if tail:
+            out.add(head + tail[1:])
+            out.update(head + c + tail[1:] for c in letters)
+        if len(tail) > 1:
+            out.add(head + tail[1] + tail[0] + tail[2:])
+    out.discard(word)
+    return out
 
 
 @dataclass(frozen=True)

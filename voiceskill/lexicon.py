@@ -257,7 +257,7 @@ _NUMBER = (r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|fo
 
 QUESTION_TYPES: tuple[QuestionType, ...] = (
     QuestionType("cause", (("why", 1.5), ("what cause", 1.5), ("what make", 1.0), ("reason", 1.0),
-                           ("how come", 1.0), ("cause", 0.5), ("trigger", 1.5), ("come from", 1.5),
+                           ("how come", 1.0), ("cause", 1.0), ("trigger", 1.5), ("come from", 1.5),
                            ("behind", 1.0), ("what is going on", 1.0), ("because", 1.0)),
                  re.compile(r"\b(caus\w*|due to|leads? to|lead to|because|results? (from|in)|"
                             r"triggers?|reasons?)\b", re.IGNORECASE),

@@ -299,7 +299,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     QuestionType("immediate", (("right now", 1.5), ("in the moment", 1.5), ("right this second", 1.5),
                                ("get rid of", 1.0), ("fast", 1.0), ("quick", 1.0), ("loosen", 1.0),
                                ("mid", 0.5), ("now", 0.5), ("while", 0.5), ("during", 0.5),
-                               ("what now", 1.5), ("release", 1.0), ("ease", 1.0), ("fix", 1.0)),
+                               ("what now", 1.5), ("release", 1.0), ("ease", 1.0), ("fix", 1.0),
+                               ("just", 0.5), ("middle of", 1.0), ("make stop", 1.5)),
                  re.compile(r"\b(quickly|immediately|right away|at once|instantly|relieved?|relief|"
                             r"ease[ds]?|on the spot)\b", re.IGNORECASE)),
     QuestionType("feel", (("feel like", 1.0), ("how do i know", 1.5), ("how can i tell", 1.5),

@@ -163,6 +163,8 @@ def test_synonyms_map_to_article_words(glute_router: Router) -> None:
     lexicon = glute_router.intents.lexicon
     assert lexicon.get(stem("physician")) == (stem("doctor"),)
     assert lexicon.get(stem("buttock")) == (stem("glutes"),)
+    # subject words are things: no synonym of another part of speech ("glutes" as the verb "glut")
+    assert stem("overeat") not in lexicon and stem("gorge") not in lexicon
 
 
 def test_built_without_wordnet_still_answers(tmp_path: Path) -> None:

@@ -435,7 +435,11 @@ class _Builder:
         from voiceskill.intents import STOP_STEMS
         found: dict[str, tuple[int, str, str]] = {}  # synonym stem -> (rank, synonym, article word)
         for s, word in sorted(self.surface.items()):
-            for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject)):
+            # what an article is about is a thing: its subject words have only noun synonyms
+            # ("glutes" is no verb "glut": no "overeat")
+            kinds = ("n",) if s in self.subject else ("n", "v", "a", "r")
+            for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject,
+                                               parts_of_speech=kinds)):
                 key = stem(syn)
                 if (len(syn) < 3 or syn in self.stop or syn in FILLERS or key in self.article_stems
                         or key in STOP_STEMS or key in TYPE_STEMS):

@@ -104,13 +104,14 @@ class WordNet:
     def _plain(names: Iterable[str]) -> set[str]:
         return {n.lower() for n in names if _WORD.fullmatch(n.lower())}
 
-    def synonyms(self, word: str, senses: int = 2, wholes: bool = False) -> set[str]:
+    def synonyms(self, word: str, senses: int = 2, wholes: bool = False,
+                 parts_of_speech: tuple[str, ...] = ("n", "v", "a", "r")) -> set[str]:
         """One-word synonyms of ``word``: words sharing one of its ``senses`` most frequent senses
         (per part of speech) for which that sense is one of their own ``senses`` most frequent
         (so "heart" is no synonym of "nerve"); with ``wholes``, also the names of the whole of
         the same kind its first noun sense is a part of (a muscle -> the body part)."""
         out: set[str] = set()
-        for pos in ("n", "v", "a", "r"):
+        for pos in parts_of_speech:
             base = self.reader.morphy(word, pos)
             if base is None:
                 continue

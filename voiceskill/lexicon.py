@@ -283,7 +283,7 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     QuestionType("action", (("what should i do", 1.5), ("what do i do", 1.5), ("what can i do", 1.5),
                             ("how do i", 0.5), ("how can i", 0.5), ("how to", 0.5),
                             ("tips", 1.0), ("advice", 1.0),
-                            ("best way", 1.0), ("keep from", 1.0), ("what help", 1.0)),
+                            ("best way", 1.0), ("what help", 1.0)),
                  re.compile(r"^(\w+ly )?(stay|take|eat|drink|avoid|try|use|keep|make|increase|"
                             r"decrease|reduce|warm|stretch|rest|stop|start|see|do|don't|never|always|"
                             r"include|add|get|go|wear|apply|move|hold|breathe|relax|ice|replace|return|"

@@ -164,7 +164,10 @@ def test_synonyms_map_to_article_words(glute_router: Router) -> None:
     assert lexicon.get(stem("physician")) == (stem("doctor"),)
     assert lexicon.get(stem("buttock")) == (stem("glutes"),)
     # subject words are things: no synonym of another part of speech ("glutes" as the verb "glut")
-    assert stem("overeat") not in lexicon and stem("gorge") not in lexicon
+    assert stem("overeat") not in lexicon and stem("gorge") not in lexicon and stem("glut") not in lexicon
+    # forms WordNet derives from an article word
+    assert lexicon.get(stem("daily")) == (stem("day"),)
+    assert lexicon.get(stem("spinal")) == (stem("spine"),)
 
 
 def test_built_without_wordnet_still_answers(tmp_path: Path) -> None:

@@ -76,6 +76,8 @@ class BuildConfig:
     subject_share: float = 0.4
     """A word in at least this share of the sentences is a subject word."""
     synonym_senses: int = 2
+    derived_forms: bool = True
+    """Words WordNet derives from an article word ("daily" from "day") are asked about with it."""
     """How many of a word's most frequent WordNet senses give synonyms."""
     sentences_after: int = 1
     """Sentences after the one that matched that are part of the answer."""
@@ -438,8 +440,9 @@ class _Builder:
             # what an article is about is a thing: its subject words have only noun synonyms
             # ("glutes" is no verb "glut": no "overeat")
             kinds = ("n",) if s in self.subject else ("n", "v", "a", "r")
+            related = self.wn.derived(word, self.cfg.synonym_senses, kinds) if self.cfg.derived_forms else set()
             for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject,
-                                               parts_of_speech=kinds)):
+                                               parts_of_speech=kinds) | related):
                 key = stem(syn)
                 if (len(syn) < 3 or syn in self.stop or syn in FILLERS or key in self.article_stems
                         or key in STOP_STEMS or key in TYPE_STEMS):

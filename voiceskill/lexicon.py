@@ -130,6 +130,21 @@ class WordNet:
         out.discard(word)
         return out
 
+    def derived(self, word: str, senses: int = 2, parts_of_speech: tuple[str, ...] = ("n", "v", "a", "r")) -> set[str]:
+        """One-word forms WordNet derives from ``word``'s ``senses`` most frequent senses (per part
+        of speech): "day" -> "daily", "hydrated" -> "hydration"."""
+        out: set[str] = set()
+        for pos in parts_of_speech:
+            base = self.reader.morphy(word, pos)
+            if base is None:
+                continue
+            for synset in self.reader.synsets(base, pos=pos)[:senses]:
+                for lemma in synset.lemmas():
+                    if lemma.name().lower() == base:
+                        out |= self._plain(d.name() for d in lemma.derivationally_related_forms())
+        out.discard(word)
+        return out
+
     def lemma(self, word: str) -> str:
         """The dictionary form of ``word`` ("largest" -> "large"), or the word itself."""
         for pos in ("n", "v", "a", "r"):

@@ -320,7 +320,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                  re.compile(r"\b(quickly|immediately|right away|at once|instantly|relieved?|relief|"
                             r"ease[ds]?|on the spot)\b", re.IGNORECASE)),
     QuestionType("feel", (("feel like", 1.0), ("how do i know", 1.5), ("how can i tell", 1.5),
-                          ("symptom", 1.0), ("sign", 0.5), ("recognize", 1.0),),
+                          ("symptom", 1.0), ("sign", 0.5), ("recognize", 1.0),
+                          ("warning", 1.0), ("how bad", 1.0), ("hurt", 0.5)),
                  re.compile(r"\b(feel|felt|sign|symptoms?|notice|visible)\b", re.IGNORECASE),
                  re.compile(r"\b(signs?|symptoms?|feels?|feeling)\b", re.IGNORECASE)),
     QuestionType("definition", (("what is", 0.5), ("what are", 0.5), ("mean", 0.5),

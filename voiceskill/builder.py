@@ -1,19 +1,25 @@
 """Intents built from an article that has no curated intents file.
 
 Every sentence of the article becomes one intent with a unique name (``SECTION-N``): its
-answer is the sentence (with the sentence before it when it starts with "This…", and the one
-after it when that one does), and "tell me more" walks on through the rest of its section.
+answer is a passage, the sentence and the one after it (and the one before when it starts with
+"This…"), and "tell me more" walks on through the rest of its section.
 What makes a question match a sentence is all data the router already understands:
 
 - cues: the sentence's content words, weighted by how specific they are to it within the
-  article (rarer words weigh more), adjacent word pairs ("blood supply") as phrase cues, the
-  section heading's words, and question-type cues (why -> sentences that give causes,
-  how much -> sentences with quantities, when/should I see -> conditions; voiceskill.lexicon);
+  article (inverse document frequency over its sentences), adjacent word pairs ("blood
+  supply") as phrase cues, the section heading's words, the words of the rest of its answer
+  and, lighter, of the rest of its section;
+- question types (voiceskill.lexicon): why -> sentences that give causes, how much ->
+  quantities, how do I prevent -> sentences that prevent, what should I do -> advice,
+  should I see someone -> professional help, ... read from the whole answer and from the
+  section's heading ("Causes of ..."). A question of a type the answer is not of counts
+  against it (negative cues); a type no sentence answers counts against none;
 - needs: at least one of the sentence's (or heading's) content words must be heard, so a
   question word alone ("why") never answers;
 - examples: the sentence's two most specific words together;
-- lexicon: WordNet synonyms of the article's words mapped to them ("physician" -> "doctor",
-  "bum" -> "glute" through the body part a muscle belongs to);
+- lexicon: WordNet synonyms of the article's words and the words WordNet derives from them,
+  mapped to them ("physician" -> "doctor", "daily" -> "day", "bum" -> "glute" through the
+  body part a muscle belongs to);
 - subject: the words of the title and of several headings (what the article is about), and
   off_subject: common names of other things of the subject's kind (other body parts), so
   "my knee hurts" is not answered from an article on glutes.
@@ -76,9 +82,9 @@ class BuildConfig:
     subject_share: float = 0.4
     """A word in at least this share of the sentences is a subject word."""
     synonym_senses: int = 2
+    """How many of a word's most frequent WordNet senses give synonyms."""
     derived_forms: bool = True
     """Words WordNet derives from an article word ("daily" from "day") are asked about with it."""
-    """How many of a word's most frequent WordNet senses give synonyms."""
     sentences_after: int = 1
     """Sentences after the one that matched that are part of the answer."""
     more_sentences: int = 2
@@ -98,6 +104,7 @@ class BuildConfig:
     answer_share: float = 0.6
     """The words of the answer's other sentences weigh this share of their own weight."""
     section_cue: float = 0.3
+    """Weight of the words of the rest of the sentence's section (the passage it belongs to)."""
     heading_type_scale: float = 0.3
     """Question-type cues of the type a section's heading announces ("Causes of ...") weigh this
     much more for each sentence of the section."""
@@ -111,7 +118,6 @@ class BuildConfig:
     """The question types that count against answers of another type."""
     type_from_answer: bool = True
     """Question types are read from the whole answer (the sentence and those said with it)."""
-    """Weight of the words of the rest of the sentence's section (the passage it belongs to)."""
 
 
 FUNCTION_WORDS = frozenset(

@@ -192,7 +192,7 @@ def test_draft_loads_and_routes_as_built(tmp_path: Path, shin_router: Router) ->
     assert out.returncode == 0, out.stderr
     drafted = tmp_path / "shin.intents.toml"
     text = drafted.read_text()
-    assert text.startswith("#") and "[[intent]]" in text
+    assert text.startswith("#") and "[[intent]]" in text and "cues below 0" in text
     loaded = load_intents(drafted, load_article(article_path))
     router = Router(loaded, load_article(article_path))
     for _, question in questions(OWN / "shin-splints.questions.tsv"):

@@ -168,6 +168,9 @@ def test_synonyms_map_to_article_words(glute_router: Router) -> None:
     # forms WordNet derives from an article word
     assert lexicon.get(stem("daily")) == (stem("day"),)
     assert lexicon.get(stem("spinal")) == (stem("spine"),)
+    # kinds of what an article noun names, but never another body part (biceps are no muscle here)
+    assert lexicon.get(stem("surgeon")) == (stem("doctor"),)
+    assert stem("biceps") not in lexicon
 
 
 def test_built_without_wordnet_still_answers(tmp_path: Path) -> None:

@@ -17,9 +17,9 @@ What makes a question match a sentence is all data the router already understand
 - needs: at least one of the sentence's (or heading's) content words must be heard, so a
   question word alone ("why") never answers;
 - examples: the sentence's two most specific words together;
-- lexicon: WordNet synonyms of the article's words and the words WordNet derives from them,
-  mapped to them ("physician" -> "doctor", "daily" -> "day", "bum" -> "glute" through the
-  body part a muscle belongs to);
+- lexicon: WordNet synonyms of the article's words, the words WordNet derives from them and
+  the names of kinds of what they name, mapped to them ("physician" -> "doctor", "daily" ->
+  "day", "squat" -> "exercise", "bum" -> "glute" through the body part a muscle belongs to);
 - subject: the words of the title and of several headings (what the article is about), and
   off_subject: common names of other things of the subject's kind (other body parts), so
   "my knee hurts" is not answered from an article on glutes.
@@ -84,6 +84,9 @@ class BuildConfig:
     synonym_senses: int = 2
     """How many of a word's most frequent WordNet senses give synonyms."""
     derived_forms: bool = True
+    kinds_depth: int = 2
+    """Names of kinds of what an article noun names, this many levels down in WordNet ("squat"
+    is an exercise, "surgeon" a doctor), are asked about with the noun."""
     """Words WordNet derives from an article word ("daily" from "day") are asked about with it."""
     sentences_after: int = 1
     """Sentences after the one that matched that are part of the answer."""
@@ -447,6 +450,8 @@ class _Builder:
             # ("glutes" is no verb "glut": no "overeat")
             kinds = ("n",) if s in self.subject else ("n", "v", "a", "r")
             related = self.wn.derived(word, self.cfg.synonym_senses, kinds) if self.cfg.derived_forms else set()
+            if self.cfg.kinds_depth and s not in self.subject:
+                related |= self.wn.kinds_of(word, self.cfg.kinds_depth)
             for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject,
                                                parts_of_speech=kinds) | related):
                 key = stem(syn)

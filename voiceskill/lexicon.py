@@ -43,6 +43,10 @@ CONCRETE_CLASSES = frozenset({"noun.body", "noun.animal", "noun.plant", "noun.ar
 """Word classes of things: a question naming another thing of the subject's class (another body
 part when the article is about one) is about something else."""
 
+KIND_CLASSES = frozenset({"noun.act", "noun.food", "noun.person", "noun.substance", "noun.artifact"})
+"""Word classes whose kinds are asked about as the kind ("squat" for an exercise, "surgeon" for a
+doctor); other classes' hyponyms are other things (another body part, another place, a date)."""
+
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -143,6 +147,26 @@ class WordNet:
                     if lemma.name().lower() == base:
                         out |= self._plain(d.name() for d in lemma.derivationally_related_forms())
         out.discard(word)
+        return out
+
+    def kinds_of(self, word: str, depth: int = 2) -> set[str]:
+        """Common one-word names of kinds of what ``word`` names (its first noun sense's
+        hyponyms, ``depth`` levels down, each named by a word whose first sense it is): a squat
+        is an exercise."""
+        base = self.reader.morphy(word, "n")
+        synsets = self.reader.synsets(base, pos="n") if base else []
+        if not synsets or self.dominant_pos(base) != "n":
+            return set()
+        out: set[str] = set()
+        level = [synsets[0]]
+        for _ in range(depth):
+            level = [h for s in level for h in s.hyponyms()]
+            for synset in level:
+                for lemma in synset.lemmas():
+                    name = lemma.name().lower()
+                    if (_WORD.fullmatch(name) and lemma.count() > 0 and synset.lexname() in KIND_CLASSES
+                            and self.reader.synsets(name, pos="n")[:1] == [synset]):
+                        out.add(name)
         return out
 
     def lemma(self, word: str) -> str:

@@ -5,8 +5,9 @@ Usage: python benchmarks/built_intents_bench.py [--voiceskill PATH]
 
 Runs `voiceskill ask --json` (one process per question set, questions on stdin) on:
   - the built-in article copied to a temporary file with no intents file beside it, on
-    ../shared/eval/questions.tsv + questions-more.tsv and tests/data/blind.tsv, judged by
-    tests/evalsets.py `answer_ok` against ../shared/eval/topics.tsv;
+    ../shared/eval/questions.tsv + questions-more.tsv and tests/data/blind.tsv (development),
+    and on the held-out style sets tests/data/styles-a.tsv and styles-b.tsv (totals only), judged
+    by tests/evalsets.py `answer_ok` against ../shared/eval/topics.tsv;
   - the same copy with the file `voiceskill intents draft` writes beside it (drafted intents);
   - tests/data/shin-splints.txt (our second article) on its own question set.
 Prints per set: right topic %, wrong topic % (answered with text that is not the topic's),
@@ -93,6 +94,8 @@ def main() -> int:
         shutil.copyfile(REPO / "voiceskill" / "data" / "glute-cramps.txt", copy)
         print(f"questions: {len(rows)} (questions.tsv + questions-more.tsv + blind.tsv)")
         print(line("built-in article, built intents", score(vs, copy, rows, patterns)))
+        for name in ("styles-a", "styles-b"):  # held-out style sets (styles-b: totals only, never read)
+            print(line(f"  held-out {name}.tsv", score(vs, copy, evalsets.questions(OWN / f"{name}.tsv"), patterns)))
         new, total = more_says_new(vs, copy, rows)
         print(f"{'  tell me more after a built intent':<44} new text {new}/{total}")
         drafted = Path(tmp) / "drafted.txt"

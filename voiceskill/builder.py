@@ -1,19 +1,25 @@
 """Intents built from an article that has no curated intents file.
 
 Every sentence of the article becomes one intent with a unique name (``SECTION-N``): its
-answer is the sentence (with the sentence before it when it starts with "This…", and the one
-after it when that one does), and "tell me more" walks on through the rest of its section.
+answer is a passage, the sentence and the one after it (and the one before when it starts with
+"This…"), and "tell me more" walks on through the rest of its section.
 What makes a question match a sentence is all data the router already understands:
 
 - cues: the sentence's content words, weighted by how specific they are to it within the
-  article (rarer words weigh more), adjacent word pairs ("blood supply") as phrase cues, the
-  section heading's words, and question-type cues (why -> sentences that give causes,
-  how much -> sentences with quantities, when/should I see -> conditions; voiceskill.lexicon);
+  article (inverse document frequency over its sentences), adjacent word pairs ("blood
+  supply") as phrase cues, the section heading's words, the words of the rest of its answer
+  and, lighter, of the rest of its section;
+- question types (voiceskill.lexicon): why -> sentences that give causes, how much ->
+  quantities, how do I prevent -> sentences that prevent, what should I do -> advice,
+  should I see someone -> professional help, ... read from the whole answer and from the
+  section's heading ("Causes of ..."). A question of a type the answer is not of counts
+  against it (negative cues); a type no sentence answers counts against none;
 - needs: at least one of the sentence's (or heading's) content words must be heard, so a
   question word alone ("why") never answers;
 - examples: the sentence's two most specific words together;
-- lexicon: WordNet synonyms of the article's words mapped to them ("physician" -> "doctor",
-  "bum" -> "glute" through the body part a muscle belongs to);
+- lexicon: WordNet synonyms of the article's words, the words WordNet derives from them and
+  the names of kinds of what they name, mapped to them ("physician" -> "doctor", "daily" ->
+  "day", "squat" -> "exercise", "bum" -> "glute" through the body part a muscle belongs to);
 - subject: the words of the title and of several headings (what the article is about), and
   off_subject: common names of other things of the subject's kind (other body parts), so
   "my knee hurts" is not answered from an article on glutes.
@@ -33,7 +39,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voiceskill.article import Article, Sentence
-from voiceskill.lexicon import CONCRETE_CLASSES, WordNet, question_types_of
+from voiceskill.intents import STOPWORDS
+from voiceskill.lexicon import (
+    CONCRETE_CLASSES,
+    QUESTION_TYPES,
+    QuestionType,
+    WordNet,
+    heading_types_of,
+    question_types_of,
+)
 from voiceskill.text import FILLERS, stem, tokens
 
 log = logging.getLogger(__name__)
@@ -69,11 +83,20 @@ class BuildConfig:
     """A word in at least this share of the sentences is a subject word."""
     synonym_senses: int = 2
     """How many of a word's most frequent WordNet senses give synonyms."""
+    derived_forms: bool = True
+    kinds_depth: int = 2
+    """Names of kinds of what an article noun names, this many levels down in WordNet ("squat"
+    is an exercise, "surgeon" a doctor), are asked about with the noun."""
+    """Words WordNet derives from an article word ("daily" from "day") are asked about with it."""
     sentences_after: int = 1
     """Sentences after the one that matched that are part of the answer."""
     more_sentences: int = 2
     """Sentences per "tell me more"."""
     off_subject_min_count: int = 1
+    """Off-subject words must be this common (WordNet sense-tagged corpus counts)."""
+    typo_min_count: int = 10
+    """No off-subject word is one letter away from a word at least this common that a typed
+    question's spelling correction could turn into it ("first" -> "fist")."""
     away_from_heading: float = 0.5
     """A word of one section's heading weighs this much less in the other sections' sentences."""
     overview_weight: float = 0.8
@@ -81,7 +104,23 @@ class BuildConfig:
     definition_cue: float = 2.5
     """Weight of "what is X" on the sentence that defines subject word X (most like X's
     WordNet definition)."""
-    """Off-subject words must be this common (WordNet sense-tagged corpus counts)."""
+    answer_share: float = 0.6
+    """The words of the answer's other sentences weigh this share of their own weight."""
+    section_cue: float = 0.3
+    """Weight of the words of the rest of the sentence's section (the passage it belongs to)."""
+    heading_type_scale: float = 0.3
+    """Question-type cues of the type a section's heading announces ("Causes of ...") weigh this
+    much more for each sentence of the section."""
+    type_word_weight: float = 0.6
+    """Words that say what kind of question it is ("cause", "reason", "stop") weigh this much of
+    other words as the sentence's own words (the question type weighs them already)."""
+    mismatch_scale: float = 1.0
+    """A question of a type the answer is not of (a why-question, the answer gives no cause)
+    takes this share of the type's cue weights off the answer."""
+    mismatch_types: tuple[str, ...] = ("cause", "quantity", "action", "professional", "prevention")
+    """The question types that count against answers of another type."""
+    type_from_answer: bool = True
+    """Question types are read from the whole answer (the sentence and those said with it)."""
 
 
 FUNCTION_WORDS = frozenset(
@@ -97,6 +136,10 @@ _NUMBER_WORDS = frozenset(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
     "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
     "hundred thousand million half quarter dozen".split())
+
+TYPE_STEMS = frozenset(stem(w) for qt in QUESTION_TYPES for phrase, _ in qt.cues for w in phrase.split()
+                       if w not in STOPWORDS)
+"""Stems of the words that say what kind of question is asked."""
 
 _REFERS_BACK = re.compile(r"^(this|these|that|those|they|such|both)\b", re.IGNORECASE)
 
@@ -205,6 +248,8 @@ class _Builder:
             w *= self.cfg.measure_weight
         if s in self.adverbs:
             w *= self.cfg.adverb_weight
+        if s in TYPE_STEMS:
+            w *= self.cfg.type_word_weight
         if s in self.home and self.home[s] != heading:
             w *= self.cfg.away_from_heading
         if heading == self.article.title:
@@ -241,7 +286,26 @@ class _Builder:
         return []
 
     # -- the draft ----------------------------------------------------------------------------
+    def question_types(self) -> list[tuple[tuple[QuestionType, ...], tuple[QuestionType, ...]]]:
+        """Per article sentence: the question types its answer is of, and those of them its
+        section's heading announces. A type no sentence of the article is of goes to the
+        sentences of its fallback type ("how do I prevent it" to advice when nothing says "prevent")."""
+        out = []
+        for section in self.article.sections:
+            sents = list(section.sentences)
+            announced = () if section.heading == self.article.title else heading_types_of(section.heading)
+            for i, sentence in enumerate(sents):
+                text = (" ".join(sents[j].text for j in self.passage(sents, i)) if self.cfg.type_from_answer
+                        else sentence.text)
+                out.append((tuple(dict.fromkeys(question_types_of(text) + announced)), announced))
+        present = {qt.name for qtypes, _ in out for qt in qtypes}
+        orphans = [qt for qt in QUESTION_TYPES if qt.fallback and qt.name not in present]
+        return [(qtypes + tuple(qt for qt in orphans if qt.fallback in {q.name for q in qtypes}), announced)
+                for qtypes, announced in out]
+
     def build(self) -> Draft:
+        types = self.question_types()
+        answered = {qt for qtypes, _ in types for qt in qtypes}
         intents: list[DraftIntent] = []
         names: set[str] = set()
         used: dict[tuple[str, ...], str] = {}
@@ -263,13 +327,30 @@ class _Builder:
                     cues[w] = max(cues.get(w, 0.0), self.weight(stem(w), section.heading))
                 for w in heading_words:
                     cues[w] = max(cues.get(w, 0.0), self.cfg.heading_cue * (1.0 + self.cfg.lead_bonus * (i == 0)))
+                # the passage: what the answer says besides the sentence, then the rest of its section
+                for j in said:
+                    for w in self.words[sents[j].index]:
+                        weight = round(self.cfg.answer_share * self.weight(stem(w), section.heading), 2)
+                        cues[w] = max(cues.get(w, 0.0), weight)
+                if self.cfg.section_cue > 0:
+                    for other in sents:
+                        for w in self.words[other.index]:
+                            cues.setdefault(w, self.cfg.section_cue)
                 for a, b in zip(words, words[1:]):
                     if stem(a) != stem(b) and not {stem(a), stem(b)} & self.subject:
                         cues[f"{a} {b}"] = self.cfg.pair_cue
-                qtypes = question_types_of(sentence.text)
+                qtypes, announced = types[sentence.index]
                 for qt in qtypes:
+                    scale = self.cfg.question_type_scale * (1.0 + self.cfg.heading_type_scale * (qt in announced))
                     for phrase, weight in qt.cues:
-                        cues[phrase] = max(cues.get(phrase, 0.0), round(weight * self.cfg.question_type_scale, 2))
+                        cues[phrase] = max(cues.get(phrase, 0.0), round(weight * scale, 2))
+                if self.cfg.mismatch_scale > 0:
+                    for qt in QUESTION_TYPES:
+                        if qt in qtypes or qt.name not in self.cfg.mismatch_types or qt not in answered:
+                            continue
+                        for phrase, weight in qt.cues:
+                            if phrase not in cues:
+                                cues[phrase] = -round(weight * self.cfg.mismatch_scale, 2)
                 needs = sorted({*words, *heading_words, *(self.surface.get(x, x) for x in self.subject)})
                 ranked = sorted({w for w in words if stem(w) not in self.subject},
                                 key=lambda w: (-self.specificity(stem(w)), words.index(w)))
@@ -365,10 +446,17 @@ class _Builder:
         from voiceskill.text import STOP_STEMS
         found: dict[str, tuple[int, str, str]] = {}  # synonym stem -> (rank, synonym, article word)
         for s, word in sorted(self.surface.items()):
-            for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject)):
+            # what an article is about is a thing: its subject words have only noun synonyms
+            # ("glutes" is no verb "glut": no "overeat")
+            kinds = ("n",) if s in self.subject else ("n", "v", "a", "r")
+            related = self.wn.derived(word, self.cfg.synonym_senses, kinds) if self.cfg.derived_forms else set()
+            if self.cfg.kinds_depth and s not in self.subject:
+                related |= self.wn.kinds_of(word, self.cfg.kinds_depth)
+            for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject,
+                                               parts_of_speech=kinds) | related):
                 key = stem(syn)
                 if (len(syn) < 3 or syn in self.stop or syn in FILLERS or key in self.article_stems
-                        or key in STOP_STEMS):
+                        or key in STOP_STEMS or key in TYPE_STEMS):
                     continue
                 rank = self.df.get(s, 0)
                 if key not in found or rank > found[key][0]:
@@ -385,7 +473,8 @@ class _Builder:
             if lexname not in CONCRETE_CLASSES:
                 continue
             for word in kin:
-                if stem(word) not in known and word not in self.stop and len(word) > 2:
+                if (stem(word) not in known and word not in self.stop and len(word) > 2
+                        and not self.wn.common_neighbours(word, self.cfg.typo_min_count)):
                     out.add(word)
         return sorted(out)
 

@@ -63,6 +63,8 @@ def draft_toml(draft: Draft, article: Article) -> str:
         out += ["", "[[intent]]", f"name = {_s(intent.name)}", f"label = {_s(intent.label)}"]
         if intent.question_types:
             out.append(f"# answers questions of type: {', '.join(intent.question_types)}")
+        if any(weight < 0 for weight in intent.cues.values()):
+            out.append("# cues below 0 are questions of types this answer is not of: they count against it")
         out.append(f"answer = {_s(intent.answer)}")
         out.append("more = [" + "".join(f"\n    {_s(m)}," for m in intent.more) + ("\n]" if intent.more else "]"))
         out.append(f"examples = [{', '.join(_s(e) for e in intent.examples)}]")

@@ -43,6 +43,10 @@ CONCRETE_CLASSES = frozenset({"noun.body", "noun.animal", "noun.plant", "noun.ar
 """Word classes of things: a question naming another thing of the subject's class (another body
 part when the article is about one) is about something else."""
 
+KIND_CLASSES = frozenset({"noun.act", "noun.food", "noun.person", "noun.substance", "noun.artifact"})
+"""Word classes whose kinds are asked about as the kind ("squat" for an exercise, "surgeon" for a
+doctor); other classes' hyponyms are other things (another body part, another place, a date)."""
+
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -104,13 +108,14 @@ class WordNet:
     def _plain(names: Iterable[str]) -> set[str]:
         return {n.lower() for n in names if _WORD.fullmatch(n.lower())}
 
-    def synonyms(self, word: str, senses: int = 2, wholes: bool = False) -> set[str]:
+    def synonyms(self, word: str, senses: int = 2, wholes: bool = False,
+                 parts_of_speech: tuple[str, ...] = ("n", "v", "a", "r")) -> set[str]:
         """One-word synonyms of ``word``: words sharing one of its ``senses`` most frequent senses
         (per part of speech) for which that sense is one of their own ``senses`` most frequent
         (so "heart" is no synonym of "nerve"); with ``wholes``, also the names of the whole of
         the same kind its first noun sense is a part of (a muscle -> the body part)."""
         out: set[str] = set()
-        for pos in ("n", "v", "a", "r"):
+        for pos in parts_of_speech:
             base = self.reader.morphy(word, pos)
             if base is None:
                 continue
@@ -127,6 +132,41 @@ class WordNet:
                                          *self.reader.synsets(name + "s", pos="n")[:1]}:
                                 out |= self._plain(lemma.name() for lemma in same.lemmas())
         out.discard(word)
+        return out
+
+    def derived(self, word: str, senses: int = 2, parts_of_speech: tuple[str, ...] = ("n", "v", "a", "r")) -> set[str]:
+        """One-word forms WordNet derives from ``word``'s ``senses`` most frequent senses (per part
+        of speech): "day" -> "daily", "hydrated" -> "hydration"."""
+        out: set[str] = set()
+        for pos in parts_of_speech:
+            base = self.reader.morphy(word, pos)
+            if base is None:
+                continue
+            for synset in self.reader.synsets(base, pos=pos)[:senses]:
+                for lemma in synset.lemmas():
+                    if lemma.name().lower() == base:
+                        out |= self._plain(d.name() for d in lemma.derivationally_related_forms())
+        out.discard(word)
+        return out
+
+    def kinds_of(self, word: str, depth: int = 2) -> set[str]:
+        """Common one-word names of kinds of what ``word`` names (its first noun sense's
+        hyponyms, ``depth`` levels down, each named by a word whose first sense it is): a squat
+        is an exercise."""
+        base = self.reader.morphy(word, "n")
+        synsets = self.reader.synsets(base, pos="n") if base else []
+        if not synsets or self.dominant_pos(base) != "n":
+            return set()
+        out: set[str] = set()
+        level = [synsets[0]]
+        for _ in range(depth):
+            level = [h for s in level for h in s.hyponyms()]
+            for synset in level:
+                for lemma in synset.lemmas():
+                    name = lemma.name().lower()
+                    if (_WORD.fullmatch(name) and lemma.count() > 0 and synset.lexname() in KIND_CLASSES
+                            and self.reader.synsets(name, pos="n")[:1] == [synset]):
+                        out.add(name)
         return out
 
     def lemma(self, word: str) -> str:
@@ -169,6 +209,17 @@ class WordNet:
                     return True
         return False
 
+    def count(self, word: str) -> int:
+        """How often ``word`` itself (not its inflections) is in WordNet's sense-tagged corpus."""
+        return sum(lemma.count() for s in self.reader.synsets(word) for lemma in s.lemmas()
+                   if lemma.name().lower() == word)
+
+    def common_neighbours(self, word: str, min_count: int) -> list[str]:
+        """Words of 5+ letters, at least ``min_count`` common, one edit (a letter deleted, added,
+        changed, or two swapped) from ``word`` and not merely ``word`` with an ending."""
+        return sorted(w for w in _one_edit(word) if len(w) >= 5 and not w.startswith(word)
+                      and self.count(w) >= min_count)
+
     def noun_class(self, word: str) -> str | None:
         """The word class (lexicographer file) of the most frequent noun sense of ``word``."""
         synsets = self.reader.synsets(word, pos="n")
@@ -209,6 +260,21 @@ class WordNet:
         return lexname, out
 
 
+def _one_edit(word: str) -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    out: set[str] = set()
+    for i in range(len(word) + 1):
+        head, tail = word[:i], word[i:]
+        out.update(head + c + tail for c in letters)
+        if tail:
+            out.add(head + tail[1:])
+            out.update(head + c + tail[1:] for c in letters)
+        if len(tail) > 1:
+            out.add(head + tail[1] + tail[0] + tail[2:])
+    out.discard(word)
+    return out
+
+
 @dataclass(frozen=True)
 class QuestionType:
     """A kind of question and the kind of sentence that answers it."""
@@ -218,6 +284,10 @@ class QuestionType:
     """Question phrases (as written) and the weight they add to a sentence of this kind."""
     sentence: re.Pattern[str]
     """Matches the text of sentences of this kind."""
+    heading: re.Pattern[str] | None = None
+    """Matches section headings that announce a section of this kind ("Causes of ...")."""
+    fallback: str | None = None
+    """In an article with no sentence of this kind, the kind of sentence that answers instead."""
 
 
 _NUMBER = (r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|"
@@ -227,11 +297,14 @@ _NUMBER = (r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|fo
 
 QUESTION_TYPES: tuple[QuestionType, ...] = (
     QuestionType("cause", (("why", 1.5), ("what cause", 1.5), ("what make", 1.0), ("reason", 1.0),
-                           ("how come", 1.0), ("cause", 0.5)),
+                           ("how come", 1.0), ("cause", 1.0), ("trigger", 1.5), ("come from", 1.5),
+                           ("behind", 1.0), ("what is going on", 1.0), ("because", 1.0)),
                  re.compile(r"\b(caus\w*|due to|leads? to|lead to|because|results? (from|in)|"
-                            r"triggers?|reasons?)\b", re.IGNORECASE)),
+                            r"triggers?|reasons?)\b", re.IGNORECASE),
+                 re.compile(r"\b(caus\w*|why|reasons?|triggers?|risks?)\b", re.IGNORECASE)),
     QuestionType("quantity", (("how much", 1.5), ("how many", 1.5), ("how often", 1.0),
-                              ("how long", 1.0), ("amount", 1.0)),
+                              ("how long", 1.0), ("amount", 1.0), ("enough", 1.0), ("recommend", 1.0), ("target", 1.0),
+                              ("least", 0.5)),
                  re.compile(_NUMBER, re.IGNORECASE)),
     QuestionType("condition", (("when should", 1.0), ("when to", 1.0), ("when do i need", 1.0)),
                  re.compile(r"\b(if|unless|when)\b", re.IGNORECASE)),
@@ -240,25 +313,41 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                  re.compile(r"\b(before|after|during|while|first|then)\b", re.IGNORECASE)),
     QuestionType("professional", (("should i see", 1.5), ("see someone", 1.5), ("worry", 1.5),
                                   ("worried", 1.5), ("serious", 1.5), ("medical", 1.5), ("checked", 1.0),
-                                  ("professional", 1.5), ("normal", 0.5)),
+                                  ("professional", 1.5), ("normal", 0.5), ("at what point", 1.0),
+                                  ("keep happening", 1.0), ("all the time", 1.0), ("keep coming back", 1.0),
+                                  ("constantly", 1.0)),
                  re.compile(r"\b(see|consult|visit|call|seek) (a|an|your) \w+|\b(doctor|physician|physio\w*|"
-                            r"medical|professional|emergency|clinic|hospital)\b", re.IGNORECASE)),
+                            r"medical|professional|emergency|clinic|hospital)\b", re.IGNORECASE),
+                 re.compile(r"\b(doctor|physician|medical|when to see)\b", re.IGNORECASE)),
     QuestionType("action", (("what should i do", 1.5), ("what do i do", 1.5), ("what can i do", 1.5),
-                            ("how do i", 0.5), ("how can i", 0.5), ("how to", 0.5)),
+                            ("how do i", 0.5), ("how can i", 0.5), ("how to", 0.5),
+                            ("tips", 1.0), ("advice", 1.0),
+                            ("best way", 1.0), ("what help", 1.0)),
                  re.compile(r"^(\w+ly )?(stay|take|eat|drink|avoid|try|use|keep|make|increase|"
                             r"decrease|reduce|warm|stretch|rest|stop|start|see|do|don't|never|always|"
                             r"include|add|get|go|wear|apply|move|hold|breathe|relax|ice|replace|return|"
                             r"strengthen|switch|choose|run|walk)\b|"
                             r"\b(can|should|may) (\w+ )?(be relieved|help|prevent|treat|ease)|\bby \w+ing\b",
-                            re.IGNORECASE)),
+                            re.IGNORECASE),
+                 re.compile(r"\b(treat\w*|prevent\w*|avoid\w*|recover\w*|reliev\w*|manag\w*|how to|tips|"
+                            r"getting back)\b", re.IGNORECASE)),
+    QuestionType("prevention", (("prevent", 1.5), ("avoid", 1.5), ("keep from", 1.0), ("next time", 1.0),
+                                ("again", 0.5), ("come back", 1.0), ("stop get", 1.0), ("from happen", 1.0),
+                                ("never get", 1.0)),
+                 re.compile(r"\b(prevent\w*|avoid\w*|lower (the|your) risk)\b", re.IGNORECASE),
+                 re.compile(r"\b(prevent\w*|avoid\w*|treat\w*|manag\w*)\b", re.IGNORECASE), "action"),
     QuestionType("immediate", (("right now", 1.5), ("in the moment", 1.5), ("right this second", 1.5),
                                ("get rid of", 1.0), ("fast", 1.0), ("quick", 1.0), ("loosen", 1.0),
-                               ("mid", 0.5), ("now", 0.5), ("while", 0.5), ("during", 0.5)),
+                               ("mid", 0.5), ("now", 0.5), ("while", 0.5), ("during", 0.5),
+                               ("what now", 1.5), ("release", 1.0), ("ease", 1.0), ("fix", 1.0),
+                               ("just", 0.5), ("middle of", 1.0), ("make stop", 1.5)),
                  re.compile(r"\b(quickly|immediately|right away|at once|instantly|relieved?|relief|"
                             r"ease[ds]?|on the spot)\b", re.IGNORECASE)),
     QuestionType("feel", (("feel like", 1.0), ("how do i know", 1.5), ("how can i tell", 1.5),
-                          ("symptom", 1.0), ("sign", 0.5), ("recognize", 1.0)),
-                 re.compile(r"\b(feel|felt|sign|symptoms?|notice|visible)\b", re.IGNORECASE)),
+                          ("symptom", 1.0), ("sign", 0.5), ("recognize", 1.0),
+                          ("warning", 1.0), ("how bad", 1.0), ("hurt", 0.5)),
+                 re.compile(r"\b(feel|felt|sign|symptoms?|notice|visible)\b", re.IGNORECASE),
+                 re.compile(r"\b(signs?|symptoms?|feels?|feeling)\b", re.IGNORECASE)),
     QuestionType("definition", (("what is", 0.5), ("what are", 0.5), ("mean", 0.5),
                                 ("exactly", 0.5)),
                  re.compile(r"^[\w ,]{0,60}\b(is|are) (a|an|the|sudden|one|\w+ing)\b", re.IGNORECASE)),
@@ -268,3 +357,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
 
 def question_types_of(sentence: str) -> tuple[QuestionType, ...]:
     return tuple(q for q in QUESTION_TYPES if q.sentence.search(sentence))
+
+
+def heading_types_of(heading: str) -> tuple[QuestionType, ...]:
+    """The question types a section heading announces its section answers."""
+    return tuple(q for q in QUESTION_TYPES if q.heading is not None and q.heading.search(heading))

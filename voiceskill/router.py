@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -102,6 +103,11 @@ class _Fuzzy:
         best = process.extractOne(word, self._choices, scorer=OSA.distance,
                                   score_cutoff=min(max_edits, 2 if len(word) >= 8 else 1))
         return best[0] if best else None
+
+
+@lru_cache(maxsize=1024)
+def _sentences(answer: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in re.split(r"(?<=[.!?])\s+", answer) if part.strip())
 
 
 def _has_any(stems: Sequence[str], first: dict[str, list[Phrase]]) -> bool:
@@ -332,9 +338,11 @@ class Router:
 
     @staticmethod
     def _rival(scored: list[tuple[float, Intent]]) -> float:
-        """The best score of an article intent that would say something else than the top one."""
-        answer = scored[0][1].answer
-        return max((max(s, 0.0) for s, i in scored[1:] if not i.meta and i.answer != answer), default=0.0)
+        """The best score of an article intent that would say something else than the top one
+        (no sentence of its answer in the top one's, nor the other way round)."""
+        top = _sentences(scored[0][1].answer)
+        return max((max(s, 0.0) for s, i in scored[1:] if not i.meta and not top & _sentences(i.answer)),
+                   default=0.0)
 
     def route(self, text: str, confidences: Sequence[float] | None = None) -> Reply:
         """The intent and answer for one utterance; the fallback reply below ``min_confidence``.

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voiceskill.article import Article, Sentence
-from voiceskill.intents import STOPWORDS
 from voiceskill.lexicon import (
     CONCRETE_CLASSES,
     QUESTION_TYPES,
@@ -48,7 +47,7 @@ from voiceskill.lexicon import (
     heading_types_of,
     question_types_of,
 )
-from voiceskill.text import FILLERS, stem, tokens
+from voiceskill.text import FILLERS, STOPWORDS, stem, tokens
 
 log = logging.getLogger(__name__)
 

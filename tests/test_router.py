@@ -135,6 +135,45 @@ def test_unheard_words_lower_confidence(router: Router) -> None:
     assert garbled.intent is None and not states_a_fact(garbled.answer)
 
 
+@pytest.mark.parametrize("typed,heard", [
+    ("whta is a cramp", "what is a cramp"),                  # four letters: two neighbours swapped
+    ("shoudl i drink more water", "should i drink more water"),  # one edit from a known word
+    ("stretchign after a workout", "stretching after a workout"),
+    ("am i drinkin enough water", "am i drinking enough water"),  # dropped g
+    ("wtf do i do when my glute cramps", "what do i do when my glute cramps"),  # texting
+    ("wat causes glute cramps tho", "what causes glute cramps though"),
+])
+def test_typing_slips_read_as_the_words_meant(router: Router, typed: str, heard: str) -> None:
+    assert router.score(typed)[0][1].name == router.score(heard)[0][1].name
+    assert router.route(typed).intent == router.route(heard).intent is not None
+
+
+def test_real_words_are_not_corrected_into_other_words(router: Router) -> None:
+    # "hammering" is two edits from "hamstring", an off-subject body part
+    reply = router.route("does hammering my glutes make them overactive and cramp")
+    assert reply.intent == "training", reply.scores
+    # spelling correction is for typed text: a recognizer's words are taken as heard
+    assert router.route("whta is a cramp", [1.0] * 4).intent is None
+
+
+def test_unexplained_words_weigh_more_when_the_subject_is_not_named() -> None:
+    question = "how many calories does a spin class burn"     # about calories, not cramps
+    assert Router.load().route(question).intent is None
+    lenient = Router.load(config=RouterConfig(unexplained_off_subject=1.0))
+    assert lenient.route(question).intent == "water"
+
+
+def test_min_margin_sends_close_calls_to_the_fallback() -> None:
+    question = "could my diet be why my bum keeps cramping"   # diet or causes: close
+    scores = [(s, i) for s, i in Router.load().score(question) if not i.meta]
+    assert scores[0][0] - scores[1][0] < 2.0
+    assert Router.load().route(question).intent is not None
+    assert Router.load(config=RouterConfig(min_margin=2.0)).route(question).intent is None
+    # an intent that says the same sentences is not a rival: water and hydrate answer alike
+    clear = "how many ounces of water should i drink a day"
+    assert Router.load(config=RouterConfig(min_margin=2.0)).route(clear).intent == "water"
+
+
 def test_threshold_is_a_setting() -> None:
     strict = Router.load(config=RouterConfig(min_confidence=0.99))
     assert strict.route("why do my glutes cramp").intent is None

@@ -79,9 +79,9 @@ def help_text(intents: IntentSet) -> str:
 class _Fuzzy:
     """Maps an unknown word to a known one within one edit (two for words of 8+ letters).
 
-    Edits (at most ``max_edits``) are counted as optimal-string-alignment distance (a swap of two neighbours is one
-    edit), computed by :mod:`rapidfuzz`; ties go to the longer known word, then the
-    alphabetically first. Four-letter words are mapped only by swapping two neighbours; shorter
+    Edits (at most ``max_edits``) are counted as optimal-string-alignment distance (a swap of
+    two neighbours is one edit), computed by :mod:`rapidfuzz`; ties go to the longer known word,
+    then the alphabetically first. Four-letter words are mapped only by swapping two neighbours; shorter
     words, or longer than ``MAX_LETTERS``, are never mapped.
     """
 

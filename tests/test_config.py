@@ -240,3 +240,25 @@ def test_cli_init_refuses_overwrite_then_show(tmp_path: Path, monkeypatch: pytes
     assert re.search(r'^log_level\s+= "debug"\s+# file:.*config.toml:\d+$', text, re.M), text
     assert re.search(r"^restart_s\s+= 9\s+# env:VOICESKILL_SERVICE_RESTART_S$", text, re.M), text
     assert re.search(r"^model\s+= \(unset\)\s+# file:", text, re.M), text
+
+
+def test_log_level_setting_sets_the_log_level_unless_a_flag_does(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    import argparse
+    import logging
+
+    from voiceskill.cliutil import app_config
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", root.level)  # restored after the test
+    empty = tmp_path / "config.toml"
+    empty.write_text("")
+    monkeypatch.setenv("VOICESKILL_GENERAL_LOG_LEVEL", "warning")
+    app_config(argparse.Namespace(config=empty), {})
+    assert root.level == logging.WARNING
+    monkeypatch.setenv("VOICESKILL_GENERAL_LOG_LEVEL", "debug")
+    app_config(argparse.Namespace(config=empty), {})
+    assert root.level == logging.DEBUG
+    root.setLevel(logging.WARNING)
+    app_config(argparse.Namespace(config=empty, quiet=True), {})  # -q wins
+    assert root.level == logging.WARNING

@@ -43,6 +43,8 @@ def app_config(args: argparse.Namespace, overrides: Mapping[str, object],
     (``{"section.key": value}``, None = not given). ``flags``: the flag of an override whose flag
     is not ``--key``, for messages and ``config show``."""
     config, _ = load_config(getattr(args, "config", None), os.environ, overrides, flags=flags)
+    if not (getattr(args, "debug", False) or getattr(args, "quiet", False)):  # the flags win
+        logging.getLogger().setLevel(config.general.log_level.upper())
     return config
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from voiceskill.passes import Heard
 from voiceskill.pcm import CHUNK_BYTES
 
 
@@ -59,7 +60,7 @@ class FakeRecognizer:
     """Hears ``text`` once it has been fed ``min_chunks`` chunks."""
 
     def __init__(self, text: str, min_chunks: int = 1) -> None:
-        self.text, self.min_chunks, self.fed, self.resets = text, min_chunks, 0, 0
+        self.text, self.min_chunks, self.fed, self.resets, self.forgotten = text, min_chunks, 0, 0, 0
 
     def accept(self, chunk: bytes) -> FakeTranscript | None:
         self.fed += 1
@@ -75,6 +76,16 @@ class FakeRecognizer:
     def reset(self) -> None:
         self.fed = 0
         self.resets += 1
+
+    # one pass, as the loop hears questions (voiceskill.passes.MultiPassRecognizer)
+    def hear(self, keep_speaker: bool = False) -> list[Heard]:
+        return [Heard("fake", self.finish())]  # type: ignore[arg-type]
+
+    def learn_noise(self, chunk: bytes) -> None:
+        pass
+
+    def forget_speaker(self) -> None:
+        self.forgotten += 1
 
 
 class FakeEndpointer:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
 from voiceskill.decide import decide
 from voiceskill.dialog import Dialog
@@ -42,10 +42,12 @@ log = logging.getLogger(__name__)
 
 
 # -- the stages' contracts are declared in their own modules ----------------------------------
-@runtime_checkable
 class HearsInPasses(Protocol):
-    """A recognizer that hears each question in several passes (voiceskill.passes)."""
+    """What the loop hears questions with: a recognizer in one or more passes
+    (:class:`voiceskill.passes.MultiPassRecognizer`; one pass is fine)."""
 
+    def accept(self, chunk: bytes) -> Transcript | None: ...
+    def reset(self) -> None: ...
     def hear(self, keep_speaker: bool = False) -> list[Heard]: ...
     def learn_noise(self, chunk: bytes) -> None: ...
     def forget_speaker(self) -> None: ...
@@ -83,7 +85,7 @@ class Turn:
 class Orchestrator:
     """Runs turns until :meth:`request_stop` (e.g. from a SIGTERM handler) or ``max_turns``."""
 
-    def __init__(self, *, source: AudioSource, trigger: Trigger, recognizer: Recognizer,
+    def __init__(self, *, source: AudioSource, trigger: Trigger, recognizer: HearsInPasses,
                  endpointer: Endpointer, dialog: Dialog, speaker: Speaker,
                  stop_spotter: Recognizer | None = None, denoiser: Denoiser | None = None,
                  config: LoopConfig | None = None, record_dir: Path | None = None,
@@ -114,7 +116,6 @@ class Orchestrator:
         self._stop_requested = False
         self._listening_since = 0.0
         self._heard_ms = 0
-        self._finals: list[Transcript] = []
         self._skip_during_earcon = True
         self._hold = trigger.hold
         """Whether this question ends on key release (else: by silence)."""
@@ -156,8 +157,7 @@ class Orchestrator:
             self.endpointer.listen_noise(chunk)
             if self.denoiser is not None:
                 self.denoiser.learn_noise(chunk)
-            if isinstance(self.recognizer, HearsInPasses):
-                self.recognizer.learn_noise(chunk)
+            self.recognizer.learn_noise(chunk)
         elif self.state is State.LISTENING:
             self._listen(chunk)
         elif self.state is State.SPEAKING:
@@ -192,14 +192,12 @@ class Orchestrator:
                 and event.time_s - self._last_ended_s > self.session_idle_s):
             log.info("new session (%.0f s since the last question): starting fresh",
                      event.time_s - self._last_ended_s)
-            if isinstance(self.recognizer, HearsInPasses):
-                self.recognizer.forget_speaker()
+            self.recognizer.forget_speaker()
             self.dialog.reset()
         self.recognizer.reset()
         self.endpointer.reset()
         self._turn = Turn(trigger=event.source, started_s=event.time_s)
         self._heard_ms = 0
-        self._finals = []
         self._hold = self.trigger.hold
         self.state = State.LISTENING
         self._listening_since = self.clock()
@@ -229,8 +227,6 @@ class Orchestrator:
         if self.record_dir is not None:
             self._turn.audio.append(chunk)
         final = self.recognizer.accept(chunk if self.denoiser is None else self.denoiser.process(chunk))
-        if final is not None and final.text.strip():
-            self._finals.append(final)
         self._heard_ms += CHUNK_MS
         if self._heard_ms >= self.config.max_question_ms:
             log.info("question reached %d ms: ending it", self.config.max_question_ms)
@@ -250,21 +246,15 @@ class Orchestrator:
         if self.denoiser is not None and self.denoiser.latency_samples:  # flush its delay
             self.recognizer.accept(self.denoiser.process(bytes(2 * self.denoiser.latency_samples)))
         self._last_ended_s = ended_s
-        caught = True
-        if isinstance(self.recognizer, HearsInPasses):
-            hypotheses = self.recognizer.hear(keep_speaker=self.session_idle_s > 0)
-            decision = decide(hypotheses, self.dialog.router, self.decision)
-            log.debug("passes heard: %s; kept %s, caught %s",
-                      "; ".join(f"{h.name}: {h.transcript.text!r}" for h in hypotheses),
-                      decision.heard.name if decision.heard else None, decision.caught)
-            caught = decision.caught
-            best = decision.heard.transcript if decision.heard else None
-            text = best.text if best else ""
-            confidences = list(best.confidences) if best else []
-        else:
-            parts = [*self._finals, self.recognizer.finish()]
-            text = " ".join(p.text.strip() for p in parts if p.text.strip())
-            confidences = [c for p in parts if p.text.strip() for c in p.confidences]
+        hypotheses = self.recognizer.hear(keep_speaker=self.session_idle_s > 0)
+        decision = decide(hypotheses, self.dialog.router, self.decision)
+        log.debug("passes heard: %s; kept %s, caught %s",
+                  "; ".join(f"{h.name}: {h.transcript.text!r}" for h in hypotheses),
+                  decision.heard.name if decision.heard else None, decision.caught)
+        caught = decision.caught
+        best = decision.heard.transcript if decision.heard else None
+        text = best.text if best else ""
+        confidences = list(best.confidences) if best else []
         turn.transcript = text
         heard = [w for w in text.split() if w != "[unk]"]
         if not heard or not caught:

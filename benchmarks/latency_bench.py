@@ -293,6 +293,8 @@ def soak_part(model: SpeechModel, router: Router, clips: list[bytes], n: int, sp
 class _Paced:
     """Hands out a WavChunkSource's chunks ``speed`` times faster than real time."""
 
+    problem: str | None = None
+
     def __init__(self, source: WavChunkSource, speed: float) -> None:
         self.source, self.period = source, 0.02 / speed
 

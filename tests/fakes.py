@@ -19,6 +19,9 @@ class FakeEvent:
 class ScriptedSource:
     """Chunks of silence, or of a marker byte; counts reads so triggers can be scripted by step."""
 
+    problem: str | None = None
+    overflows = 0
+
     def __init__(self, n_chunks: int) -> None:
         self.left = n_chunks
         self.reads = 0
@@ -47,6 +50,9 @@ class ScriptedTrigger:
         return FakeEvent(kind, "fake", float(self.source.reads)) if kind else None
 
     def feed(self, chunk: bytes) -> FakeEvent | None:
+        return None
+
+    def preroll(self) -> bytes | None:
         return None
 
 
@@ -139,6 +145,9 @@ __all__ = ["ScriptedSource", "ScriptedTrigger", "FakeRecognizer", "FakeEndpointe
 class WavChunkSource:
     """An AudioSource that plays a list of 16 kHz int16 clips as 20 ms chunks (for soak runs
     faster than real time): ``queue(pcm)`` adds a clip, silence otherwise."""
+
+    problem: str | None = None
+    overflows = 0
 
     def __init__(self) -> None:
         self.pending: deque[bytes] = deque()

@@ -56,6 +56,11 @@ class AudioSource(Protocol):
         """Blocks lost because the reader was too slow or the driver overran."""
         ...
 
+    @property
+    def problem(self) -> str | None:
+        """Why no audio comes now (the device is gone and being reopened), or None."""
+        ...
+
 
 # --------------------------------------------------------------------------------------------
 # Devices

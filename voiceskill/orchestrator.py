@@ -146,7 +146,7 @@ class Orchestrator:
             if (self.state is State.LISTENING
                     and (self.clock() - self._listening_since) * 1000 > self.config.max_question_ms):
                 log.warning("no audio from the microphone for this question (%s)",
-                            getattr(self.source, "problem", None) or "nothing delivered")
+                            self.source.problem or "nothing delivered")
                 self._end_question(self.clock())  # so the question cannot wait forever
             return
         audio_event = self.trigger.feed(chunk)
@@ -201,18 +201,17 @@ class Orchestrator:
         self._hold = self.trigger.hold
         self.state = State.LISTENING
         self._listening_since = self.clock()
-        problem = getattr(self.source, "problem", None)
+        problem = self.source.problem
         if problem:  # the press is kept: heard once the microphone is back, else ends as unheard
             log.warning("press (%s) while the microphone is not available: %s", event.source, problem)
             self.speaker.earcon("error")
         elif self.config.earcons:
             self.speaker.earcon("start")
-        preroll = getattr(self.trigger, "preroll", None)
+        audio = self.trigger.preroll()
         # After a key the user starts talking after the tone, so what the microphone hears while
         # the tone plays is the tone; after a wake phrase the question may already be under way.
-        self._skip_during_earcon = not callable(preroll)
-        if callable(preroll):
-            audio = preroll()
+        self._skip_during_earcon = audio is None
+        if audio is not None:
             step = CHUNK_BYTES
             for i in range(0, len(audio), step):
                 if self.state is not State.LISTENING:

@@ -83,6 +83,11 @@ class Trigger(Protocol):
         """Give the trigger one microphone chunk; audio-driven triggers may answer with a
         ``press``. Others ignore the audio and return ``None``."""
 
+    def preroll(self) -> bytes | None:
+        """After a ``press``: audio heard just before it that belongs to the question (a wake
+        phrase said in one breath with the question), or None when the question starts after
+        the start tone (a key or button: what the microphone hears during the tone is the tone)."""
+
     def close(self) -> None:
         """Release the device; idempotent."""
 
@@ -98,6 +103,9 @@ class _Base:
     hold = False
 
     def feed(self, chunk: bytes) -> TriggerEvent | None:
+        return None
+
+    def preroll(self) -> bytes | None:
         return None
 
     def close(self) -> None:

@@ -129,7 +129,9 @@ FUNCTION_WORDS = frozenset(
     "right able like well too quite rather almost already yet again ever since until within "
     "make makes made take takes took give gives gave keep keeps kept come comes came put say "
     "says said tell tells seem seems become becomes became begin begins try tries use used "
-    "way ways part kind type types sort help helps helped before after".split())
+    "way ways part kind type types sort help helps helped before after "
+    "they them their theirs themselves he him his himself she her hers herself itself yourself "
+    "ourselves".split())
 """Words of any article that tell its sentences apart no better than "the" does."""
 
 _NUMBER_WORDS = frozenset(

@@ -83,6 +83,10 @@ class BuildConfig:
     """A word in at least this share of the sentences is a subject word."""
     synonym_senses: int = 2
     """How many of a word's most frequent WordNet senses give synonyms."""
+    synonym_share: float = 0.3
+    """A synonym must be used in the shared sense at least this share of the times WordNet's
+    sense-tagged corpus saw it as that part of speech ("set" is "put" a quarter of the time:
+    no synonym of "position")."""
     derived_forms: bool = True
     kinds_depth: int = 2
     """Names of kinds of what an article noun names, this many levels down in WordNet ("squat"
@@ -455,7 +459,7 @@ class _Builder:
             if self.cfg.kinds_depth and s not in self.subject:
                 related |= self.wn.kinds_of(word, self.cfg.kinds_depth)
             for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject,
-                                               parts_of_speech=kinds) | related):
+                                               parts_of_speech=kinds, min_share=self.cfg.synonym_share) | related):
                 key = stem(syn)
                 if (len(syn) < 3 or syn in self.stop or syn in FILLERS or key in self.article_stems
                         or key in STOP_STEMS or key in TYPE_STEMS):

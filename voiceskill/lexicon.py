@@ -310,8 +310,9 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     QuestionType("cause", (("why", 1.5), ("what cause", 1.5), ("what make", 1.0), ("reason", 1.0),
                            ("how come", 1.0), ("cause", 1.0), ("trigger", 1.5), ("come from", 1.5),
                            ("behind", 1.0), ("what is going on", 1.0), ("because", 1.0)),
-                 re.compile(r"\b(caus\w*|due to|leads? to|lead to|because|results? (from|in)|"
-                            r"triggers?|reasons?)\b", re.IGNORECASE),
+                 re.compile(r"\b(caus(ed|es|ing)|(can|may|might|could|will|often|also|to) cause|due to|"
+                            r"leads? to|lead to|because|results? (from|in)|triggers?|reasons? (for|why))\b",
+                            re.IGNORECASE),
                  re.compile(r"\b(caus\w*|why|reasons?|triggers?|risks?)\b", re.IGNORECASE)),
     QuestionType("quantity", (("how much", 1.5), ("how many", 1.5), ("how often", 1.0),
                               ("how long", 1.0), ("amount", 1.0), ("enough", 1.0), ("recommend", 1.0), ("target", 1.0),

@@ -118,7 +118,7 @@ class BuildConfig:
     type_word_weight: float = 0.6
     """Words that say what kind of question it is ("cause", "reason", "stop") weigh this much of
     other words as the sentence's own words (the question type weighs them already)."""
-    mismatch_scale: float = 1.0
+    mismatch_scale: float = 2.0
     """A question of a type the answer is not of (a why-question, the answer gives no cause)
     takes this share of the type's cue weights off the answer."""
     mismatch_types: tuple[str, ...] = ("cause", "quantity", "action", "professional", "prevention")

@@ -125,6 +125,11 @@ class BuildConfig:
     """The question types that count against answers of another type."""
     type_from_answer: bool = True
     """Question types are read from the whole answer (the sentence and those said with it)."""
+    marker_types: tuple[str, ...] = ("cause", "professional", "feel")
+    """Verbs and adjectives by which an article sentence says it is of one of these question
+    types ("can *lead* to", "*see* a doctor", "you might *feel*") weigh ``marker_weight`` of other
+    words: they say what kind of sentence it is, not what it is about."""
+    marker_weight: float = 0.8
 
 
 FUNCTION_WORDS = frozenset(
@@ -234,6 +239,7 @@ class _Builder:
         # adverbs ("properly", "quickly") say how, rarely what about
         self.adverbs = {stem(w) for ws in self.words for w in ws
                         if wordnet is not None and wordnet.dominant_pos(w) == "r"}
+        self.markers = self.type_markers()
         self.home: dict[str, str] = {}  # stem of a heading word -> its section's heading
         for sec in article.sections:
             if sec.heading != article.title:
@@ -254,13 +260,28 @@ class _Builder:
             w *= self.cfg.measure_weight
         if s in self.adverbs:
             w *= self.cfg.adverb_weight
-        if s in TYPE_STEMS:
+        if s in TYPE_STEMS or s in self.markers:
             w *= self.cfg.type_word_weight
         if s in self.home and self.home[s] != heading:
             w *= self.cfg.away_from_heading
         if heading == self.article.title:
             w *= self.cfg.overview_weight
         return round(w, 2)
+
+    def type_markers(self) -> frozenset[str]:
+        """Stems of the words (verbs, adjectives, adverbs) by which the article's sentences say
+        they are of a question type of ``marker_types``."""
+        if self.wn is None:
+            return frozenset()
+        out: set[str] = set()
+        for qt in QUESTION_TYPES:
+            if qt.name not in self.cfg.marker_types:
+                continue
+            for sentence in self.sentences:
+                for m in qt.sentence.finditer(sentence.text):
+                    out.update(stem(w) for w in tokens(m.group(0))
+                               if w not in self.stop and self.wn.dominant_pos(w) not in ("n", None))
+        return frozenset(out)
 
     # -- passages -----------------------------------------------------------------------------
     def passage(self, section_sentences: list[Sentence], i: int) -> list[int]:

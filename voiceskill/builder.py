@@ -73,6 +73,9 @@ class BuildConfig:
     """Words a summary sentence must share with a later one to be merged into it..."""
     summary_share: float = 0.4
     """...and the share of its words (subject words aside) they must be."""
+    summary_weight: float = 0.5
+    """Cues a merged summary sentence brings that the later sentence lacks weigh this share (the
+    summary names more than the sentence it sums up answers)."""
     heading_examples: bool = True
     """Also an example of a heading word with each of the sentence's two most specific words."""
     pair_cue: float = 1.5
@@ -425,6 +428,8 @@ class _Builder:
                 continue
             target = intents[best]
             for cue, weight in intent.cues.items():
+                if weight > 0 and cue not in target.cues:
+                    weight = round(weight * self.cfg.summary_weight, 2)
                 target.cues[cue] = max(target.cues.get(cue, 0.0), weight)
             target.needs = sorted(set(target.needs) | set(intent.needs))
             log.debug("%s sums up %s: merged", intent.name, target.name)

@@ -185,6 +185,15 @@ def test_synonyms_share_a_frequent_sense(glute_router: Router) -> None:
     assert stem("clip") not in glute_router.intents.lexicon
 
 
+def test_prefixed_forms_whose_definition_fits_the_article(glute_router: Router) -> None:
+    # "dehydrate" is defined by "removing ... water", and the article says "hydrated by drinking
+    # ... water"; "design" is defined by nothing said next to "sign"
+    lexicon = glute_router.intents.lexicon
+    assert lexicon.get(stem("dehydration")) == (stem("hydrated"),)
+    assert lexicon.get(stem("dehydrated")) == (stem("hydrated"),)
+    assert stem("design") not in lexicon and stem("oversee") not in lexicon
+
+
 @pytest.fixture(scope="module")
 def glute_draft() -> Draft:
     with WordNet() as wn:

@@ -91,10 +91,13 @@ class BuildConfig:
     sense-tagged corpus saw it as that part of speech ("set" is "put" a quarter of the time:
     no synonym of "position")."""
     derived_forms: bool = True
+    """Words WordNet derives from an article word ("daily" from "day") are asked about with it."""
+    prefixes: tuple[str, ...] = ("de", "dis", "over", "under", "un", "in", "im", "non", "re", "mis")
+    """A word with one of these prefixes that WordNet knows, when its definition names something
+    the article says next to the unprefixed word, is asked about with it ("dehydrated")."""
     kinds_depth: int = 2
     """Names of kinds of what an article noun names, this many levels down in WordNet ("squat"
     is an exercise, "surgeon" a doctor), are asked about with the noun."""
-    """Words WordNet derives from an article word ("daily" from "day") are asked about with it."""
     sentences_after: int = 1
     """Sentences after the one that matched that are part of the answer."""
     more_sentences: int = 2
@@ -484,6 +487,7 @@ class _Builder:
             related = self.wn.derived(word, self.cfg.synonym_senses, kinds) if self.cfg.derived_forms else set()
             if self.cfg.kinds_depth and s not in self.subject:
                 related |= self.wn.kinds_of(word, self.cfg.kinds_depth)
+            related |= self.prefixed(s, word)
             for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject,
                                                parts_of_speech=kinds, min_share=self.cfg.synonym_share) | related):
                 key = stem(syn)
@@ -494,6 +498,21 @@ class _Builder:
                 if key not in found or rank > found[key][0]:
                     found[key] = (rank, syn, word)
         return {syn: word for _, syn, word in sorted(found.values(), key=lambda v: v[1])}
+
+    def prefixed(self, s: str, word: str) -> set[str]:
+        """Words WordNet has that are ``word`` with a prefix ("dehydrate" for "hydrated") and whose
+        definition names something a sentence saying ``word`` names too ("removing all water":
+        the article says "hydrated by drinking ... water"), so "design" is no "sign"."""
+        if self.wn is None or not self.cfg.prefixes:
+            return set()
+        base = self.wn.lemma(word)
+        around = {self.wn.lemma(w) for ws in self.words if s in {stem(x) for x in ws} for w in ws} - {base}
+        out: set[str] = set()
+        for prefix in self.cfg.prefixes:
+            definition = self.wn.definition(prefix + base, ("n", "v", "a", "r"))
+            if definition and {self.wn.lemma(w) for w in _content(definition, self.stop)} & around:
+                out.add(prefix + base)
+        return out
 
     def off_subject(self, lexicon: dict[str, str]) -> list[str]:
         if self.wn is None:

@@ -188,11 +188,15 @@ class WordNet:
                 return str(base)
         return word
 
-    def definition(self, word: str) -> str:
-        """The dictionary definition (gloss) of the most frequent noun sense of ``word``."""
-        base = self.reader.morphy(word, "n")
-        synsets = self.reader.synsets(base, pos="n") if base else []
-        return synsets[0].definition() if synsets else ""
+    def definition(self, word: str, parts_of_speech: tuple[str, ...] = ("n",)) -> str:
+        """The dictionary definition (gloss) of the most frequent sense of ``word`` (the first of
+        ``parts_of_speech`` it has one of)."""
+        for pos in parts_of_speech:
+            base = self.reader.morphy(word, pos)
+            synsets = self.reader.synsets(base, pos=pos) if base else []
+            if synsets:
+                return str(synsets[0].definition())
+        return ""
 
     def dominant_pos(self, word: str) -> str | None:
         """The part of speech ``word`` is used as most (sense-tagged counts); None if unseen."""

@@ -21,7 +21,7 @@ from voiceskill.builder import TYPE_STEMS, Draft, draft_intents
 from voiceskill.dialog import ALL_SAID, Dialog
 from voiceskill.intents import intents_from_data, load_intents
 from voiceskill.intents_tools import check_intents, draft_toml
-from voiceskill.lexicon import WordNet, wordnet_available
+from voiceskill.lexicon import WordNet, question_types_of, wordnet_available
 from voiceskill.router import Router
 from voiceskill.text import stem
 
@@ -109,6 +109,7 @@ def test_builtin_article_without_intents_file(glute_router: Router) -> None:
     # measured figures and the issue's targets: benchmarks/built_intents_bench.py
     assert right >= 0.75, f"right {right:.1%}"
     assert wrong <= 0.10, f"wrong {wrong:.1%}"
+    assert wrong <= 0.05, f"wrong {wrong:.1%}"  # the issue's target (a wrong answer is worse than none)
     assert off <= 1 / 12, f"off-topic answered {off:.1%}"
 
 
@@ -117,6 +118,7 @@ def test_builtin_article_without_intents_file_held_out_styles(glute_router: Rout
     right, wrong, off = rate(glute_router, questions(OWN / "styles-a.tsv"), load_topics())
     assert right >= 0.55, f"right {right:.1%}"
     assert wrong <= 0.10, f"wrong {wrong:.1%}"
+    assert wrong <= 0.06, f"wrong {wrong:.1%}"
     assert off <= 1 / 12, f"off-topic answered {off:.1%}"
 
 
@@ -171,6 +173,63 @@ def test_synonyms_map_to_article_words(glute_router: Router) -> None:
     # kinds of what an article noun names, but never another body part (biceps are no muscle here)
     assert lexicon.get(stem("surgeon")) == (stem("doctor"),)
     assert stem("biceps") not in lexicon
+
+
+def test_synonyms_share_a_frequent_sense(glute_router: Router) -> None:
+    # "set" is "put (in a position)" a quarter of the times it is a verb: no synonym of "position"
+    with WordNet() as wn:
+        assert "set" not in wn.synonyms("position", 2, min_share=0.3)
+        assert "set" in wn.synonyms("position", 2, min_share=0.0)
+        assert "physician" in wn.synonyms("doctor", 2, min_share=0.3)
+    assert stem("set") not in glute_router.intents.lexicon
+    assert stem("clip") not in glute_router.intents.lexicon
+
+
+def test_prefixed_forms_whose_definition_fits_the_article(glute_router: Router) -> None:
+    # "dehydrate" is defined by "removing ... water", and the article says "hydrated by drinking
+    # ... water"; "design" is defined by nothing said next to "sign"
+    lexicon = glute_router.intents.lexicon
+    assert lexicon.get(stem("dehydration")) == (stem("hydrated"),)
+    assert lexicon.get(stem("dehydrated")) == (stem("hydrated"),)
+    assert stem("design") not in lexicon and stem("oversee") not in lexicon
+
+
+@pytest.fixture(scope="module")
+def glute_draft() -> Draft:
+    with WordNet() as wn:
+        return draft_intents(load_article(builtin_article_path()), wn)
+
+
+def test_pronouns_and_words_that_mark_a_question_type_are_light(glute_draft: Draft) -> None:
+    for intent in glute_draft.intents:
+        assert not {"they", "them", "their"} & set(intent.cues), intent.name
+    # "can lead to" says the sentence gives a cause; "potassium" says what it is about
+    minerals = next(i for i in glute_draft.intents if i.answer.startswith("Decreased amounts of potassium"))
+    assert 0 < minerals.cues["lead"] <= 0.6 * minerals.cues["potassium"] + 0.01
+    doctor = next(i for i in glute_draft.intents if "see a doctor" in i.answer.split(".")[0])
+    assert doctor.cues["see"] < doctor.cues["doctor"]
+
+
+def test_a_sentence_that_names_another_cause_gives_none() -> None:
+    def types(sentence: str) -> set[str]:
+        return {qt.name for qt in question_types_of(sentence)}
+    assert "cause" not in types("See a doctor, as there may be another cause of your muscle cramps.")
+    assert "cause" in types("Muscle cramps can be caused by intense physical training.")
+    assert "cause" in types("Low potassium can cause cramps.")
+    assert "cause" in types("Decreased amounts of potassium can lead to cramping.")
+
+
+def test_a_cue_against_an_intent_explains_no_question_word() -> None:
+    # two intents alike but for a cue that counts (a little) against the first: a question word
+    # only that cue names is unexplained for both, so the first scores lower, never higher
+    article = load_article(SHIN)
+    first, second = (s.text for s in list(article.sentences)[:2])
+    data = {"router": {"subject": ["shin"]},
+            "intent": [{"name": "against", "answer": first, "cues": {"splints": 3.0, "best": -0.01}},
+                       {"name": "plain", "answer": second, "cues": {"splints": 3.0}}]}
+    router = Router(intents_from_data(data, article, "test", "test"), article)
+    scores = {intent.name: score for score, intent in router.score("best splints")}
+    assert scores["against"] < scores["plain"]
 
 
 def test_built_without_wordnet_still_answers(tmp_path: Path) -> None:

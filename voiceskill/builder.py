@@ -72,6 +72,9 @@ class BuildConfig:
     """Words a summary sentence must share with a later one to be merged into it..."""
     summary_share: float = 0.4
     """...and the share of its words (subject words aside) they must be."""
+    summary_weight: float = 0.5
+    """Cues a merged summary sentence brings that the later sentence lacks weigh this share (the
+    summary names more than the sentence it sums up answers)."""
     heading_examples: bool = True
     """Also an example of a heading word with each of the sentence's two most specific words."""
     pair_cue: float = 1.5
@@ -82,11 +85,18 @@ class BuildConfig:
     """A word in at least this share of the sentences is a subject word."""
     synonym_senses: int = 2
     """How many of a word's most frequent WordNet senses give synonyms."""
+    synonym_share: float = 0.3
+    """A synonym must be used in the shared sense at least this share of the times WordNet's
+    sense-tagged corpus saw it as that part of speech ("set" is "put" a quarter of the time:
+    no synonym of "position")."""
     derived_forms: bool = True
+    """Words WordNet derives from an article word ("daily" from "day") are asked about with it."""
+    prefixes: tuple[str, ...] = ("de", "dis", "over", "under", "un", "in", "im", "non", "re", "mis")
+    """A word with one of these prefixes that WordNet knows, when its definition names something
+    the article says next to the unprefixed word, is asked about with it ("dehydrated")."""
     kinds_depth: int = 2
     """Names of kinds of what an article noun names, this many levels down in WordNet ("squat"
     is an exercise, "surgeon" a doctor), are asked about with the noun."""
-    """Words WordNet derives from an article word ("daily" from "day") are asked about with it."""
     sentences_after: int = 1
     """Sentences after the one that matched that are part of the answer."""
     more_sentences: int = 2
@@ -113,13 +123,18 @@ class BuildConfig:
     type_word_weight: float = 0.6
     """Words that say what kind of question it is ("cause", "reason", "stop") weigh this much of
     other words as the sentence's own words (the question type weighs them already)."""
-    mismatch_scale: float = 1.0
+    mismatch_scale: float = 2.0
     """A question of a type the answer is not of (a why-question, the answer gives no cause)
     takes this share of the type's cue weights off the answer."""
     mismatch_types: tuple[str, ...] = ("cause", "quantity", "action", "professional", "prevention")
     """The question types that count against answers of another type."""
     type_from_answer: bool = True
     """Question types are read from the whole answer (the sentence and those said with it)."""
+    marker_types: tuple[str, ...] = ("cause", "professional", "feel")
+    """Verbs and adjectives by which an article sentence says it is of one of these question
+    types ("can *lead* to", "*see* a doctor", "you might *feel*") weigh ``marker_weight`` of other
+    words: they say what kind of sentence it is, not what it is about."""
+    marker_weight: float = 0.8
 
 
 FUNCTION_WORDS = frozenset(
@@ -128,7 +143,9 @@ FUNCTION_WORDS = frozenset(
     "right able like well too quite rather almost already yet again ever since until within "
     "make makes made take takes took give gives gave keep keeps kept come comes came put say "
     "says said tell tells seem seems become becomes became begin begins try tries use used "
-    "way ways part kind type types sort help helps helped before after".split())
+    "way ways part kind type types sort help helps helped before after "
+    "they them their theirs themselves he him his himself she her hers herself itself yourself "
+    "ourselves".split())
 """Words of any article that tell its sentences apart no better than "the" does."""
 
 _NUMBER_WORDS = frozenset(
@@ -227,6 +244,7 @@ class _Builder:
         # adverbs ("properly", "quickly") say how, rarely what about
         self.adverbs = {stem(w) for ws in self.words for w in ws
                         if wordnet is not None and wordnet.dominant_pos(w) == "r"}
+        self.markers = self.type_markers()
         self.home: dict[str, str] = {}  # stem of a heading word -> its section's heading
         for sec in article.sections:
             if sec.heading != article.title:
@@ -247,13 +265,28 @@ class _Builder:
             w *= self.cfg.measure_weight
         if s in self.adverbs:
             w *= self.cfg.adverb_weight
-        if s in TYPE_STEMS:
+        if s in TYPE_STEMS or s in self.markers:
             w *= self.cfg.type_word_weight
         if s in self.home and self.home[s] != heading:
             w *= self.cfg.away_from_heading
         if heading == self.article.title:
             w *= self.cfg.overview_weight
         return round(w, 2)
+
+    def type_markers(self) -> frozenset[str]:
+        """Stems of the words (verbs, adjectives, adverbs) by which the article's sentences say
+        they are of a question type of ``marker_types``."""
+        if self.wn is None:
+            return frozenset()
+        out: set[str] = set()
+        for qt in QUESTION_TYPES:
+            if qt.name not in self.cfg.marker_types:
+                continue
+            for sentence in self.sentences:
+                for m in qt.sentence.finditer(sentence.text):
+                    out.update(stem(w) for w in tokens(m.group(0))
+                               if w not in self.stop and self.wn.dominant_pos(w) not in ("n", None))
+        return frozenset(out)
 
     # -- passages -----------------------------------------------------------------------------
     def passage(self, section_sentences: list[Sentence], i: int) -> list[int]:
@@ -397,6 +430,8 @@ class _Builder:
                 continue
             target = intents[best]
             for cue, weight in intent.cues.items():
+                if weight > 0 and cue not in target.cues:
+                    weight = round(weight * self.cfg.summary_weight, 2)
                 target.cues[cue] = max(target.cues.get(cue, 0.0), weight)
             target.needs = sorted(set(target.needs) | set(intent.needs))
             log.debug("%s sums up %s: merged", intent.name, target.name)
@@ -451,8 +486,9 @@ class _Builder:
             related = self.wn.derived(word, self.cfg.synonym_senses, kinds) if self.cfg.derived_forms else set()
             if self.cfg.kinds_depth and s not in self.subject:
                 related |= self.wn.kinds_of(word, self.cfg.kinds_depth)
+            related |= self.prefixed(s, word)
             for syn in sorted(self.wn.synonyms(word, self.cfg.synonym_senses, wholes=s in self.subject,
-                                               parts_of_speech=kinds) | related):
+                                               parts_of_speech=kinds, min_share=self.cfg.synonym_share) | related):
                 key = stem(syn)
                 if (len(syn) < 3 or syn in self.stop or syn in FILLERS or key in self.article_stems
                         or key in STOP_STEMS or key in TYPE_STEMS):
@@ -461,6 +497,21 @@ class _Builder:
                 if key not in found or rank > found[key][0]:
                     found[key] = (rank, syn, word)
         return {syn: word for _, syn, word in sorted(found.values(), key=lambda v: v[1])}
+
+    def prefixed(self, s: str, word: str) -> set[str]:
+        """Words WordNet has that are ``word`` with a prefix ("dehydrate" for "hydrated") and whose
+        definition names something a sentence saying ``word`` names too ("removing all water":
+        the article says "hydrated by drinking ... water"), so "design" is no "sign"."""
+        if self.wn is None or not self.cfg.prefixes:
+            return set()
+        base = self.wn.lemma(word)
+        around = {self.wn.lemma(w) for ws in self.words if s in {stem(x) for x in ws} for w in ws} - {base}
+        out: set[str] = set()
+        for prefix in self.cfg.prefixes:
+            definition = self.wn.definition(prefix + base, ("n", "v", "a", "r"))
+            if definition and {self.wn.lemma(w) for w in _content(definition, self.stop)} & around:
+                out.add(prefix + base)
+        return out
 
     def off_subject(self, lexicon: dict[str, str]) -> list[str]:
         if self.wn is None:

@@ -109,10 +109,12 @@ class WordNet:
         return {n.lower() for n in names if _WORD.fullmatch(n.lower())}
 
     def synonyms(self, word: str, senses: int = 2, wholes: bool = False,
-                 parts_of_speech: tuple[str, ...] = ("n", "v", "a", "r")) -> set[str]:
+                 parts_of_speech: tuple[str, ...] = ("n", "v", "a", "r"), min_share: float = 0.0) -> set[str]:
         """One-word synonyms of ``word``: words sharing one of its ``senses`` most frequent senses
         (per part of speech) for which that sense is one of their own ``senses`` most frequent
-        (so "heart" is no synonym of "nerve"); with ``wholes``, also the names of the whole of
+        (so "heart" is no synonym of "nerve") and, when the sense-tagged corpus has seen them
+        used as that part of speech, at least ``min_share`` of those uses are in that sense
+        ("set" is seldom "put in a position"); with ``wholes``, also the names of the whole of
         the same kind its first noun sense is a part of (a muscle -> the body part)."""
         out: set[str] = set()
         for pos in parts_of_speech:
@@ -123,7 +125,8 @@ class WordNet:
             for i, synset in enumerate(synsets):
                 for name in self._plain(lemma.name() for lemma in synset.lemmas()):
                     if (synset in self.reader.synsets(name, pos=pos)[:senses]
-                            and self.dominant_pos(name) in (pos, "s" if pos == "a" else pos)):
+                            and self.dominant_pos(name) in (pos, "s" if pos == "a" else pos)
+                            and self.sense_share(name, synset) >= min_share):
                         out.add(name)
                 if wholes and pos == "n" and i == 0:
                     for whole in [h for h in synset.part_holonyms() if h.lexname() == synset.lexname()][:1]:
@@ -133,6 +136,14 @@ class WordNet:
                                 out |= self._plain(lemma.name() for lemma in same.lemmas())
         out.discard(word)
         return out
+
+    def sense_share(self, word: str, synset: Any) -> float:
+        """The share of ``word``'s uses as ``synset``'s part of speech (sense-tagged counts) that
+        are in that sense; 1.0 when the corpus never saw it so used."""
+        def uses(s: Any) -> int:
+            return sum(lemma.count() for lemma in s.lemmas() if lemma.name().lower() == word)
+        total = sum(uses(s) for s in self.reader.synsets(word, pos=synset.pos()))
+        return uses(synset) / total if total else 1.0
 
     def derived(self, word: str, senses: int = 2, parts_of_speech: tuple[str, ...] = ("n", "v", "a", "r")) -> set[str]:
         """One-word forms WordNet derives from ``word``'s ``senses`` most frequent senses (per part
@@ -177,11 +188,15 @@ class WordNet:
                 return str(base)
         return word
 
-    def definition(self, word: str) -> str:
-        """The dictionary definition (gloss) of the most frequent noun sense of ``word``."""
-        base = self.reader.morphy(word, "n")
-        synsets = self.reader.synsets(base, pos="n") if base else []
-        return synsets[0].definition() if synsets else ""
+    def definition(self, word: str, parts_of_speech: tuple[str, ...] = ("n",)) -> str:
+        """The dictionary definition (gloss) of the most frequent sense of ``word`` (the first of
+        ``parts_of_speech`` it has one of)."""
+        for pos in parts_of_speech:
+            base = self.reader.morphy(word, pos)
+            synsets = self.reader.synsets(base, pos=pos) if base else []
+            if synsets:
+                return str(synsets[0].definition())
+        return ""
 
     def dominant_pos(self, word: str) -> str | None:
         """The part of speech ``word`` is used as most (sense-tagged counts); None if unseen."""
@@ -299,8 +314,9 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     QuestionType("cause", (("why", 1.5), ("what cause", 1.5), ("what make", 1.0), ("reason", 1.0),
                            ("how come", 1.0), ("cause", 1.0), ("trigger", 1.5), ("come from", 1.5),
                            ("behind", 1.0), ("what is going on", 1.0), ("because", 1.0)),
-                 re.compile(r"\b(caus\w*|due to|leads? to|lead to|because|results? (from|in)|"
-                            r"triggers?|reasons?)\b", re.IGNORECASE),
+                 re.compile(r"\b(caus(ed|es|ing)|(can|may|might|could|will|often|also|to) cause|due to|"
+                            r"leads? to|lead to|because|results? (from|in)|triggers?|reasons? (for|why))\b",
+                            re.IGNORECASE),
                  re.compile(r"\b(caus\w*|why|reasons?|triggers?|risks?)\b", re.IGNORECASE)),
     QuestionType("quantity", (("how much", 1.5), ("how many", 1.5), ("how often", 1.0),
                               ("how long", 1.0), ("amount", 1.0), ("enough", 1.0), ("recommend", 1.0), ("target", 1.0),

@@ -167,8 +167,9 @@ class Router:
                     self._examples.setdefault(s, []).append((idx, e_idx))
             self._example_mass.append(masses)
         subject_words = {w for p in intents.subject for w in p}
-        self._explains = [frozenset({w for p in intent.cues for w in p} | set().union(*intent.examples)
-                                    | subject_words) for intent in intents.intents]
+        # a cue that counts against an intent explains nothing for it
+        self._explains = [frozenset({w for p, weight in intent.cues.items() if weight > 0 for w in p}
+                                    | set().union(*intent.examples) | subject_words) for intent in intents.intents]
         self._subject_first = {p[0]: [q for q in intents.subject if q[0] == p[0]] for p in intents.subject}
         self._off_subject_first = {p[0]: [q for q in intents.off_subject if q[0] == p[0]]
                                    for p in intents.off_subject}

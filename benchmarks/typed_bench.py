@@ -22,7 +22,7 @@ from evalsets import EVAL, FALLBACK, OWN, judge, questions, states_a_fact  # noq
 from voiceskill.router import Router  # noqa: E402
 
 DEFAULT = [EVAL / "questions.tsv", EVAL / "questions-more.tsv", OWN / "blind.tsv", OWN / "paraphrases.tsv",
-           OWN / "styles-a.tsv", OWN / "styles-c.tsv", OWN / "styles-b.tsv"]
+           OWN / "styles-a.tsv", OWN / "styles-c.tsv", OWN / "styles-b.tsv", OWN / "styles-d.tsv"]
 
 
 def evaluate(router: Router, rows: list[tuple[str, str]], misses: bool) -> dict[str, int]:

@@ -88,7 +88,8 @@ def test_no_development_question_is_in_the_intents_data() -> None:
     # no quoted string of the data is a question of the other sets (held-out ones above all)
     quoted = {" ".join(words(q)) for q in re.findall(r'"([^"]*)"', builtin_intents_path(
         "glute-cramps.intents.toml").read_text())}
-    for path in (EVAL / "questions-more.tsv", OWN / "styles-a.tsv", OWN / "styles-b.tsv", OWN / "styles-c.tsv"):
+    for path in (EVAL / "questions-more.tsv", OWN / "styles-a.tsv", OWN / "styles-b.tsv", OWN / "styles-c.tsv",
+                 OWN / "styles-d.tsv"):
         for _, question in questions(path):
             assert " ".join(words(question)) not in quoted, (path.name, question)
 

@@ -20,13 +20,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from voiceskill.decide import decide
 from voiceskill.dialog import Dialog
-from voiceskill.passes import Heard
+from voiceskill.passes import Ear
 from voiceskill.pcm import CHUNK_BYTES, CHUNK_MS
-from voiceskill.recognizer import Recognizer, Transcript
+from voiceskill.recognizer import Recognizer
 from voiceskill.settings import DecisionConfig, LoopConfig
 from voiceskill.text import words
 from voiceskill.trigger import Trigger, TriggerEvent
@@ -39,18 +39,6 @@ if TYPE_CHECKING:
     from voiceskill.speaker import Speaker
 
 log = logging.getLogger(__name__)
-
-
-# -- the stages' contracts are declared in their own modules ----------------------------------
-class HearsInPasses(Protocol):
-    """What the loop hears questions with: a recognizer in one or more passes
-    (:class:`voiceskill.passes.MultiPassRecognizer`; one pass is fine)."""
-
-    def accept(self, chunk: bytes) -> Transcript | None: ...
-    def reset(self) -> None: ...
-    def hear(self, keep_speaker: bool = False) -> list[Heard]: ...
-    def learn_noise(self, chunk: bytes) -> None: ...
-    def forget_speaker(self) -> None: ...
 
 
 class State(enum.Enum):
@@ -85,7 +73,7 @@ class Turn:
 class Orchestrator:
     """Runs turns until :meth:`request_stop` (e.g. from a SIGTERM handler) or ``max_turns``."""
 
-    def __init__(self, *, source: AudioSource, trigger: Trigger, recognizer: HearsInPasses,
+    def __init__(self, *, source: AudioSource, trigger: Trigger, recognizer: Ear,
                  endpointer: Endpointer, dialog: Dialog, speaker: Speaker,
                  stop_spotter: Recognizer | None = None, denoiser: Denoiser | None = None,
                  config: LoopConfig | None = None, record_dir: Path | None = None,

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
 from voiceskill.denoise import Denoiser, WebRtcFilter, front_end
 from voiceskill.recognizer import Recognizer, SpeechModel, Transcript, join, recognize_pcm
@@ -37,6 +38,26 @@ class Heard:
 
     name: str
     transcript: Transcript
+
+
+class Ear(Protocol):
+    """The passes stage's contract: what the live loop hears questions with (one or more passes;
+    :class:`MultiPassRecognizer`)."""
+
+    def accept(self, chunk: bytes) -> Transcript | None:
+        """Feed one chunk to every pass; the first pass's final, if an endpoint ended a segment."""
+
+    def reset(self) -> None:
+        """Start a new question."""
+
+    def hear(self, keep_speaker: bool = False) -> list[Heard]:
+        """End the question: every pass's transcript of it."""
+
+    def learn_noise(self, chunk: bytes) -> None:
+        """Audio between questions, for the passes' noise estimates."""
+
+    def forget_speaker(self) -> None:
+        """The next question starts without the last speaker's adaptation."""
 
 
 class _Pass:

@@ -175,7 +175,7 @@ class Router:
                                    for p in intents.off_subject}
         known = set(self._cues) | set(self._examples) | {s for p in intents.subject for s in p}
         known |= {stem(w) for w in intents.vocabulary}
-        self._fuzzy = _Fuzzy(known | {w for w in intents.vocabulary if stem(w) in known}) if self.config.fuzzy else None
+        self._fuzzy = _Fuzzy(known | set(intents.vocabulary)) if self.config.fuzzy else None  # stems and words
         self._known = known
 
     # -- construction -------------------------------------------------------------------------

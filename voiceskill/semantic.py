@@ -8,8 +8,8 @@ question its cues nearly matched when the meaning agrees, and it holds back an a
 meaning is clearly another intent's (see :class:`voiceskill.settings.RouterConfig`).
 
 The contract is :class:`Embedder` (texts -> unit vectors); :class:`MiniLM` is the real one: the
-six-layer BERT encoder run with numpy over the memory-mapped weights (file-backed pages, shared
-and reclaimable, no torch), tokenized by Hugging Face ``tokenizers``. :class:`IntentSimilarity`
+six-layer BERT encoder run with numpy (no torch), its layers held as float16, its word table
+read from the file row by row, tokenized by Hugging Face ``tokenizers``. :class:`IntentSimilarity`
 turns it into per-intent similarities, with the example vectors cached on disk. Figures: README,
 "Understanding questions".
 """
@@ -20,14 +20,13 @@ import hashlib
 import importlib.util
 import json
 import logging
-import mmap
 import os
 import struct
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from voiceskill.errors import ModelError
 
@@ -78,37 +77,32 @@ def find_model_dir(explicit: str | Path | None = None, env: Mapping[str, str] | 
     return path
 
 
-def _read_safetensors(path: Path) -> tuple[mmap.mmap, dict[str, np.ndarray]]:
-    """Every tensor of a safetensors file as a read-only numpy view of one memory map."""
-    import numpy as np
-
-    dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
-    with path.open("rb") as f:
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+def _read_header(f: BinaryIO, path: Path) -> dict[str, tuple[int, str, list[int]]]:
+    """A safetensors file's tensors: name -> (where its data starts in the file, dtype, shape)."""
     try:
-        (n,) = struct.unpack("<Q", mm[:8])
-        if not 2 <= n <= min(len(mm) - 8, 10_000_000):
-            raise SemanticError(f"{path}: not a safetensors file")
-        header = json.loads(mm[8:8 + n])
-        tensors: dict[str, np.ndarray] = {}
+        head = f.read(8)
+        (n,) = struct.unpack("<Q", head)
+        size = os.fstat(f.fileno()).st_size
+        if not 2 <= n <= min(size - 8, 10_000_000):
+            raise ValueError("header size out of range")
+        header = json.loads(f.read(n))
+        out = {}
         for name, meta in header.items():
-            if name == "__metadata__":
-                continue
-            start, end = meta["data_offsets"]
-            dtype = np.dtype(dtypes[meta["dtype"]])
-            count = (end - start) // dtype.itemsize
-            tensors[name] = np.frombuffer(mm, dtype, count, 8 + n + start).reshape(meta["shape"])
-        return mm, tensors
-    except (ValueError, KeyError, TypeError, struct.error) as e:
-        mm.close()
+            if name != "__metadata__":
+                start, end = meta["data_offsets"]
+                if not 0 <= start <= end <= size - 8 - n:
+                    raise ValueError(f"{name} lies outside the file")
+                out[name] = (8 + n + int(start), str(meta["dtype"]), [int(d) for d in meta["shape"]])
+        return out
+    except (ValueError, KeyError, TypeError, AttributeError, struct.error) as e:
         raise SemanticError(f"{path}: not a readable safetensors file ({e})") from e
 
 
 class MiniLM:
     """all-MiniLM-L6-v2: mean-pooled, normalized output of a 6-layer BERT (384 wide, 12 heads).
 
-    The forward pass is numpy (GELU by its tanh form); weights stay in the memory-mapped file.
-    A context manager: :meth:`close` unmaps the weights.
+    The forward pass is numpy (GELU by its tanh form). A context manager: :meth:`close` closes
+    the weights file (the word table is read from it while encoding).
     """
 
     def __init__(self, model_dir: Path) -> None:
@@ -134,15 +128,40 @@ class MiniLM:
         # one BLAS thread: these matrices are small, and on a busy board more threads spin
         # against the recognizers (measured in the README)
         self._threads = ThreadpoolController()
-        self._map, tensors = _read_safetensors(model_dir / "model.safetensors")
-        prefix = next((k.split("embeddings.")[0] for k in tensors if "embeddings." in k), "")
-        self._w = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        self._file = (model_dir / "model.safetensors").open("rb")
         try:
-            self._w["embeddings.word_embeddings.weight"]
-        except KeyError as e:
-            self.close()
-            raise SemanticError(f"{model_dir}: not a BERT model (no word embeddings)") from e
+            self._w, table = self._load(model_dir / "model.safetensors")
+        except BaseException:
+            self._file.close()
+            raise
+        # the word table's rows are read from the file when a question needs them: the table is
+        # half the model, and a question uses a few dozen of its 30,522 rows
+        (self._table_at, _, (_, width)) = table
+        self._row_bytes = width * 4
         self.identity = f"{model_dir.resolve()}:{(model_dir / 'model.safetensors').stat().st_size}"
+
+    def _load(self, path: Path) -> tuple[dict[str, np.ndarray], tuple[int, str, list[int]]]:
+        """Every tensor but the word table, read into memory (the layers' matrices as float16:
+        half the memory; they are widened one at a time while a question is encoded)."""
+        import numpy as np
+
+        tensors = _read_header(self._file, path)
+        prefix = next((k.split("embeddings.")[0] for k in tensors if "embeddings." in k), "")
+        table = tensors.get(prefix + "embeddings.word_embeddings.weight")
+        if table is None or table[1] != "F32" or len(table[2]) != 2:
+            raise SemanticError(f"{path}: not a BERT model (no float32 word embeddings)")
+        weights: dict[str, np.ndarray] = {}
+        for name, (at, dtype, shape) in tensors.items():
+            if not name.startswith(prefix) or dtype != "F32" or name.endswith("word_embeddings.weight"):
+                continue
+            count = int(np.prod(shape))
+            raw = os.pread(self._file.fileno(), 4 * count, at)
+            if len(raw) != 4 * count:
+                raise SemanticError(f"{path}: cut short in {name}")
+            array = np.frombuffer(raw, np.float32).reshape(shape)
+            half = name.startswith(prefix + "encoder.") and len(shape) == 2
+            weights[name[len(prefix):]] = array.astype(np.float16) if half else array
+        return weights, table
 
     def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
         mean = x.mean(-1, keepdims=True)
@@ -150,7 +169,9 @@ class MiniLM:
         return (x - mean) / (var + self.eps) ** 0.5 * self._w[name + ".weight"] + self._w[name + ".bias"]
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self._w[name + ".weight"].T + self._w[name + ".bias"]
+        import numpy as np
+
+        return x @ self._w[name + ".weight"].astype(np.float32).T + self._w[name + ".bias"]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         with self._threads.limit(limits=1, user_api="blas"):
@@ -166,7 +187,7 @@ class MiniLM:
         mask = np.array([b.attention_mask for b in batch], np.float32)
         n, t = ids.shape
         w = self._w
-        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t]
+        x = (self._rows(ids) + w["embeddings.position_embeddings.weight"][:t]
              + w["embeddings.token_type_embeddings.weight"][0])
         x = self._norm(x, "embeddings.LayerNorm")
         h, d = self.heads, self.width // self.heads
@@ -192,12 +213,19 @@ class MiniLM:
         out: np.ndarray = (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(np.float32)
         return out
 
+    def _rows(self, ids: np.ndarray) -> np.ndarray:
+        """The word table's rows for token ids (any shape), read from the file."""
+        import numpy as np
+
+        unique, where = np.unique(ids, return_inverse=True)
+        fd = self._file.fileno()
+        raw = b"".join(os.pread(fd, self._row_bytes, self._table_at + int(i) * self._row_bytes) for i in unique)
+        rows = np.frombuffer(raw, np.float32).reshape(len(unique), -1)
+        return rows[where.reshape(ids.shape)]
+
     def close(self) -> None:
         self._w = {}
-        try:
-            self._map.close()
-        except BufferError:  # a caller still holds a view: the map goes with the last one
-            pass
+        self._file.close()
 
     def __enter__(self) -> MiniLM:
         return self

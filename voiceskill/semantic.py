@@ -138,6 +138,7 @@ class MiniLM:
         # half the model, and a question uses a few dozen of its 30,522 rows
         (self._table_at, _, (_, width)) = table
         self._row_bytes = width * 4
+        self.folder = model_dir
         self.identity = f"{model_dir.resolve()}:{(model_dir / 'model.safetensors').stat().st_size}"
 
     def _load(self, path: Path) -> tuple[dict[str, np.ndarray], tuple[int, str, list[int]]]:
@@ -233,6 +234,22 @@ class MiniLM:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def weights_problem(model_dir: Path) -> str | None:
+    """None when the folder's weights are the published all-MiniLM-L6-v2 ones (size and sha256),
+    else what differs (reads the whole file: for ``voiceskill doctor``, not for every start)."""
+    path = model_dir / "model.safetensors"
+    size = path.stat().st_size
+    if size != WEIGHTS_BYTES:
+        return f"{path} is {size} bytes, not the published {MODEL_NAME}'s {WEIGHTS_BYTES}"
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != WEIGHTS_SHA256:
+        return f"{path} is not the published {MODEL_NAME} (sha256 differs)"
+    return None
 
 
 @lru_cache(maxsize=4)

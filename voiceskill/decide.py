@@ -33,6 +33,8 @@ class Routes(Protocol):
 
     def route(self, text: str, confidences: Sequence[float] | None = None) -> Reply: ...
 
+    def prime(self, utterances: Sequence[tuple[str, Sequence[float] | None]]) -> None: ...
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -46,8 +48,9 @@ class Decision:
 
 def _route(hypotheses: Sequence[Heard], router: Routes) -> list[tuple[Heard, Reply]]:
     """Every hypothesis that heard a word, with the router's reply to it."""
-    return [(h, router.route(h.transcript.text, h.transcript.confidences))
-            for h in hypotheses if any(w != UNK for w in h.transcript.text.split())]
+    heard = [h for h in hypotheses if any(w != UNK for w in h.transcript.text.split())]
+    router.prime([(h.transcript.text, h.transcript.confidences) for h in heard])
+    return [(h, router.route(h.transcript.text, h.transcript.confidences)) for h in heard]
 
 
 def _decide(routed: Sequence[tuple[Heard, Reply]], first: Heard | None, config: DecisionConfig) -> Decision:

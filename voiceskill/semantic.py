@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import struct
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -282,7 +283,7 @@ class IntentSimilarity:
         self._matrix = self._example_vectors(texts, identity, cache_dir)
         self._owner = owner
         self._top = top
-        self.similarities = lru_cache(maxsize=512)(self._similarities)
+        self._cache: OrderedDict[str, Mapping[str, float]] = OrderedDict()
 
     def _example_vectors(self, texts: list[str], identity: str, cache_dir: Path | None) -> np.ndarray:
         import numpy as np
@@ -309,17 +310,37 @@ class IntentSimilarity:
                 log.warning("semantic: could not cache example vectors in %s: %s", path.parent, e)
         return vectors
 
-    def _similarities(self, text: str) -> Mapping[str, float]:
+    CACHED = 512
+    """Texts whose similarities are kept (the passes of one question often hear the same)."""
+
+    def _remember(self, text: str, sims: Mapping[str, float]) -> None:
+        self._cache[text] = sims
+        while len(self._cache) > self.CACHED:
+            self._cache.popitem(last=False)
+
+    def _from_vectors(self, vectors: np.ndarray) -> list[Mapping[str, float]]:
         import numpy as np
 
-        if not text.strip() or not self._names:
-            return {}
-        sims = self._matrix @ self._embedder.encode([text])[0]
-        out = {}
-        for i, name in enumerate(self._names):
-            mine = np.sort(sims[self._owner == i])[-self._top:]
-            out[name] = float(mine.mean())
+        out: list[Mapping[str, float]] = []
+        for sims in vectors @ self._matrix.T:
+            out.append({name: float(np.sort(sims[self._owner == i])[-self._top:].mean())
+                        for i, name in enumerate(self._names)})
         return out
 
+    def prime(self, texts: Sequence[str]) -> None:
+        """Encode the texts not seen yet in one batch (cheaper than one at a time)."""
+        new = list(dict.fromkeys(t for t in (" ".join(x.lower().split()) for x in texts)
+                                 if t and t not in self._cache))
+        if new and self._names:
+            for text, sims in zip(new, self._from_vectors(self._embedder.encode(new))):
+                self._remember(text, sims)
+
     def __call__(self, text: str) -> Mapping[str, float]:
-        return self.similarities(" ".join(text.lower().split()))
+        key = " ".join(text.lower().split())
+        if not key or not self._names:
+            return {}
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        self.prime([key])
+        return self._cache[key]

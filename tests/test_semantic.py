@@ -156,3 +156,16 @@ def test_the_coach_answers_a_phrasing_no_cue_knows(real_model_dir: Path) -> None
     cues_only = Router.load(config=RouterConfig(semantic=False)).route(question)
     reply = Router.load().route(question)
     assert reply.intent == "nutrients", (cues_only.intent, reply.scores)
+
+
+def test_priming_encodes_the_passes_hypotheses_once_and_routes_the_same(tmp_path: Path) -> None:
+    heard = [("my cramp makes me thirsty", [1.0] * 5), ("my cramp makes me thirsty", [1.0] * 5),
+             ("cramp water loosen limber", [1.0] * 4)]
+    cold = small_router(tmp_path, TopicEmbedder(TOPICS))
+    expected = [cold.route(text, confs) for text, confs in heard]
+    embedder = TopicEmbedder(TOPICS)
+    router = small_router(tmp_path, embedder)
+    router.prime(heard)
+    assert embedder.seen == ["my cramp makes me thirsty", "cramp water loosen limber"]
+    assert [router.route(text, confs) for text, confs in heard] == expected
+    assert len(embedder.seen) == 2

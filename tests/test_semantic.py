@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fakes import TopicEmbedder
 
-from voiceskill.errors import ModelError
+from voiceskill.errors import IntentsError, ModelError
 from voiceskill.router import Router
 from voiceskill.semantic import IntentSimilarity, SemanticError, find_model_dir, shared_model
 from voiceskill.settings import RouterConfig
@@ -169,3 +169,21 @@ def test_priming_encodes_the_passes_hypotheses_once_and_routes_the_same(tmp_path
     assert embedder.seen == ["my cramp makes me thirsty", "cramp water loosen limber"]
     assert [router.route(text, confs) for text, confs in heard] == expected
     assert len(embedder.seen) == 2
+
+
+def test_paraphrases_are_for_meaning_only(tmp_path: Path) -> None:
+    article = tmp_path / "care.txt"
+    article.write_text(ARTICLE)
+    (tmp_path / "care.intents.toml").write_text(INTENTS.replace(
+        'examples = ["how much water should i drink"',
+        'paraphrases = ["quenching my parched throat"]\nexamples = ["how much water should i drink"'))
+    embedder = TopicEmbedder(TOPICS)
+    router = Router.load(article, embedder=embedder, cache_dir=tmp_path / "cache")
+    assert "quenching my parched throat" in embedder.seen           # a way of asking, for meaning
+    assert not {"quenching", "parched"} & router.vocabulary()       # never in the grammar
+    assert router.route("quenching parched").scores == ()           # nor a cue or example
+    (tmp_path / "care.intents.toml").write_text(INTENTS.replace(
+        'examples = ["how much water should i drink"', 'paraphrases = "one"\nexamples = ["how much water should i drink"'))
+    with pytest.raises(IntentsError) as err:
+        Router.load(article, embedder=embedder)
+    assert "paraphrases" in str(err.value) and "\n" not in str(err.value)

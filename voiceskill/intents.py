@@ -133,7 +133,7 @@ def _check_from_article(text: str, article: Article, where: str) -> None:
 
 def _intent(raw: Mapping[str, Any], lexicon: Mapping[str, Phrase], where: str, meta: bool,
             article: Article | None) -> Intent:
-    known = {"name", "label", "cues", "needs", "examples", "answer", "more"}
+    known = {"name", "label", "cues", "needs", "examples", "paraphrases", "answer", "more"}
     unknown = set(raw) - known
     if unknown:
         raise IntentsError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} "
@@ -166,7 +166,15 @@ def _intent(raw: Mapping[str, Any], lexicon: Mapping[str, Phrase], where: str, m
     label = raw.get("label", name.replace("_", " "))
     return Intent(name=name, label=str(label), cues=cues, needs=needs, examples=examples,
                   answer=" ".join(answer.split()), more=tuple(" ".join(m.split()) for m in more),
-                  meta=meta, questions=tuple(" ".join(str(e).split()) for e in raw.get("examples", [])))
+                  meta=meta, questions=_questions(raw, where))
+
+
+def _questions(raw: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """An intent's example questions and its paraphrases, as written (for the semantic stage)."""
+    paraphrases = raw.get("paraphrases", [])
+    if not isinstance(paraphrases, list) or not all(isinstance(p, str) for p in paraphrases):
+        raise IntentsError(f"{where}: `paraphrases` of intent {raw.get('name')} must be a list of strings")
+    return tuple(dict.fromkeys(" ".join(str(q).split()) for q in [*raw.get("examples", []), *paraphrases]))
 
 
 def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str], tuple[str, ...]]:
@@ -179,10 +187,14 @@ def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str], t
 
 
 def _surface_words(data: Any) -> set[str]:
-    """All words appearing anywhere in a parsed TOML document (keys and string values)."""
+    """All words appearing anywhere in a parsed TOML document (keys and string values), but an
+    intent's paraphrases: they are for the semantic stage only, and every word in the grammar is
+    one more that noise can be heard as."""
     found: set[str] = set()
     if isinstance(data, Mapping):
         for key, value in data.items():
+            if key == "paraphrases":
+                continue
             found.update(words(str(key)))
             found |= _surface_words(value)
     elif isinstance(data, list):

@@ -433,7 +433,7 @@ class Router:
             if answered and self._vetoed(intent, sims, veto):
                 log.debug("semantic veto of %s: %s", intent.name, sorted(sims.items(), key=lambda p: -p[1])[:2])
                 return Reply(text, None, self._fallback, conf, top)
-            if not answered and self._subject(stems, confs)[0]:
+            if not answered and not too_close and self._subject(stems, confs)[0]:
                 rescued = self._rescued(scored, sims)
                 if rescued is not None:
                     score, intent = rescued

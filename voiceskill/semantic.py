@@ -267,6 +267,11 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("voiceskill")) / "semantic"
 
 
+def _key(text: str) -> str:
+    """A text as it is encoded and cached: lower case, single spaces."""
+    return " ".join(text.lower().split())
+
+
 class IntentSimilarity:
     """Per-intent similarity of a text: the mean cosine of its ``top`` closest example questions
     of that intent. Example vectors are cached under ``cache_dir`` (keyed by the model and the
@@ -329,14 +334,13 @@ class IntentSimilarity:
 
     def prime(self, texts: Sequence[str]) -> None:
         """Encode the texts not seen yet in one batch (cheaper than one at a time)."""
-        new = list(dict.fromkeys(t for t in (" ".join(x.lower().split()) for x in texts)
-                                 if t and t not in self._cache))
+        new = list(dict.fromkeys(t for t in map(_key, texts) if t and t not in self._cache))
         if new and self._names:
             for text, sims in zip(new, self._from_vectors(self._embedder.encode(new))):
                 self._remember(text, sims)
 
     def __call__(self, text: str) -> Mapping[str, float]:
-        key = " ".join(text.lower().split())
+        key = _key(text)
         if not key or not self._names:
             return {}
         if key in self._cache:

@@ -269,14 +269,10 @@ class Router:
     def help(self) -> str:
         return help_text(self.intents)
 
-    def _stems(self, text: str, confidences: Sequence[float] | None) -> tuple[list[str], list[float], int]:
-        """Normalized stems with a confidence each, and how many words were not heard."""
-        stems, confs, unheard, _ = self._read(text, confidences)
-        return stems, confs, unheard
-
     def _read(self, text: str, confidences: Sequence[float] | None) -> tuple[list[str], list[float], int, str]:
-        """:meth:`_stems`, and the words heard as one text, typing slips corrected (for the
-        semantic model, which would read a slip as another word)."""
+        """Normalized stems with a confidence each, how many words were not heard, and the words
+        heard as one text, typing slips corrected (for the semantic model, which would read a
+        slip as another word)."""
         raw = words(text)
         confs = list(confidences) if confidences is not None and len(confidences) == len(raw) else [1.0] * len(raw)
         # spelling correction is for typed text: a recognizer writes real words (a grammar's words)
@@ -318,7 +314,7 @@ class Router:
 
     def score(self, text: str, confidences: Sequence[float] | None = None) -> list[tuple[float, Intent]]:
         """All intents' scores for an utterance, best first (for tuning and tests)."""
-        stems, confs, unheard = self._stems(text, confidences)
+        stems, confs, unheard, _ = self._read(text, confidences)
         return self._score(stems, confs, unheard)
 
     def _subject(self, stems: Sequence[str], confs: Sequence[float]) -> tuple[bool, bool]:
@@ -432,8 +428,8 @@ class Router:
             veto = self.config.semantic_veto if confidences is None else self.config.semantic_veto_heard
             if answered and self._vetoed(intent, sims, veto):
                 log.debug("semantic veto of %s: %s", intent.name, sorted(sims.items(), key=lambda p: -p[1])[:2])
-                return Reply(text, None, self._fallback, conf, top)
-            if not answered and not too_close and self._subject(stems, confs)[0]:
+                answered = False
+            elif not answered and not too_close and self._subject(stems, confs)[0]:
                 rescued = self._rescued(scored, sims)
                 if rescued is not None:
                     score, intent = rescued

@@ -174,7 +174,7 @@ def _questions(raw: Mapping[str, Any], where: str) -> tuple[str, ...]:
     paraphrases = raw.get("paraphrases", [])
     if not isinstance(paraphrases, list) or not all(isinstance(p, str) for p in paraphrases):
         raise IntentsError(f"{where}: `paraphrases` of intent {raw.get('name')} must be a list of strings")
-    return tuple(dict.fromkeys(" ".join(str(q).split()) for q in [*raw.get("examples", []), *paraphrases]))
+    return tuple(" ".join(str(q).split()) for q in [*raw.get("examples", []), *paraphrases])
 
 
 def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str], tuple[str, ...]]:

@@ -30,7 +30,6 @@ Usage: python3 benchmarks/recognizer_bench.py [--questions TSV[,TSV]] [--noise g
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import os
@@ -42,13 +41,12 @@ import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from audio_fixtures import QUESTIONS, AudioRow, cache_root, render_questions  # noqa: E402
-from evalsets import FALLBACK, judge, states_a_fact  # noqa: E402
+from evalsets import FALLBACK, judge, states_a_fact, with_settings  # noqa: E402
 
 from voiceskill.decide import decide, settled  # noqa: E402
 from voiceskill.settings import DecisionConfig  # noqa: E402
@@ -60,7 +58,6 @@ from voiceskill.router import Router  # noqa: E402
 from voiceskill.settings import PRESETS, RecognizerConfig, RouterConfig  # noqa: E402
 from voiceskill.wavio import read_wav  # noqa: E402
 
-T = TypeVar("T", RouterConfig, DecisionConfig)
 SNR_ORDER = ("clean", "20", "15", "10", "5", "0")
 BENCH = cache_root().parent / "bench"
 
@@ -165,18 +162,6 @@ def judge_all(rows: list[AudioRow], heard: dict[str, list[Heard]], router: Route
         out.append({"row": r, "kind": kind, "transcript": d.heard.transcript.text if d.heard else "",
                     "intent": intent, "caught": d.caught})
     return out
-
-
-def with_settings(base: T, spec: str) -> T:
-    """``base`` with the fields named in ``spec`` ("name=value,name=value") replaced."""
-    changes: dict[str, Any] = {}
-    for item in filter(None, spec.split(",")):
-        name, _, value = item.partition("=")
-        kind = type(getattr(base, name))
-        if kind is bool and value.lower() not in ("true", "false"):
-            raise SystemExit(f"--{type(base).__name__}: {name} takes true or false, not {value!r}")
-        changes[name] = value.lower() == "true" if kind is bool else kind(value)
-    return dataclasses.replace(base, **changes)
 
 
 def snr_label(s: str) -> str:
@@ -286,9 +271,12 @@ def main() -> int:
         if noise != args.noise.split(",")[0]:
             keep.discard("clean")  # clean audio is the same whatever the noise: count it once
         rows_by_noise[noise] = [r for r in rows if r.snr in keep]
-    router = Router.load(config=with_settings(RouterConfig(), args.router))
+    try:
+        router = Router.load(config=with_settings(RouterConfig(), args.router))
+        decision = with_settings(DecisionConfig(), args.decision)
+    except (ValueError, TypeError, AttributeError) as e:
+        raise SystemExit(f"recognizer_bench: bad setting: {e}") from None
     config = RecognizerConfig(passes=passes)
-    decision = with_settings(DecisionConfig(), args.decision)
     series: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
     args.dump.parent.mkdir(parents=True, exist_ok=True)
     print(f"questions: {args.questions}; passes: {'+'.join(passes)}"

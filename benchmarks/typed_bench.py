@@ -18,8 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from evalsets import EVAL, FALLBACK, OWN, judge, questions, states_a_fact  # noqa: E402
+from evalsets import EVAL, FALLBACK, OWN, judge, questions, states_a_fact, with_settings  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
+from voiceskill.settings import RouterConfig  # noqa: E402
 
 DEFAULT = [EVAL / "questions.tsv", EVAL / "questions-more.tsv", OWN / "blind.tsv", OWN / "paraphrases.tsv",
            OWN / "styles-a.tsv", OWN / "styles-c.tsv", OWN / "styles-b.tsv", OWN / "styles-d.tsv"]
@@ -49,8 +50,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sets", nargs="*", type=Path)
     ap.add_argument("--misses", action="store_true", help="list every miss")
+    ap.add_argument("--router", default="", help="[router] settings to try, e.g. min_confidence=0.45")
     args = ap.parse_args()
-    router = Router.load()
+    try:
+        router = Router.load(config=with_settings(RouterConfig(), args.router))
+    except (ValueError, TypeError, AttributeError) as e:
+        raise SystemExit(f"typed_bench: bad setting: {e}") from None
     print(f"{'set':<28}{'on':>5}{'right':>9}{'wrong':>9}{'missed':>9}{'off-topic answered':>20}")
     for path in args.sets or DEFAULT:
         if not path.exists():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 from conftest import REPO, SHARED
 
@@ -75,3 +77,18 @@ def answer_ok(topic: str, intent: str | None, answer: str,
 def judge(topic: str, intent: str | None, answer: str) -> bool:
     """A reply to a question labelled ``topic`` is right (topics.tsv semantics)."""
     return answer_ok(topic, intent, answer, _shared_topics())
+
+
+T = TypeVar("T")
+
+
+def with_settings(base: T, spec: str) -> T:
+    """``base`` with the fields named in ``spec`` ("name=value,name=value") replaced."""
+    changes: dict[str, Any] = {}
+    for item in filter(None, spec.split(",")):
+        name, _, value = item.partition("=")
+        kind = type(getattr(base, name))
+        if kind is bool and value.lower() not in ("true", "false"):
+            raise ValueError(f"{type(base).__name__}: {name} takes true or false, not {value!r}")
+        changes[name] = value.lower() == "true" if kind is bool else kind(value)
+    return dataclasses.replace(base, **changes)

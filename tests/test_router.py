@@ -12,7 +12,7 @@ from evalsets import EVAL, OWN, conversations, judge, questions, states_a_fact
 from voiceskill.article import load_article
 from voiceskill.dialog import Dialog
 from voiceskill.errors import IntentsError
-from voiceskill.intents import builtin_intents_path
+from voiceskill.intents import builtin_intents_path, intents_from_data
 from voiceskill.router import Router
 from voiceskill.settings import RouterConfig
 from voiceskill.text import FILLERS, words
@@ -238,3 +238,46 @@ def test_bad_intents_file_is_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(IntentsError) as err:
         Router.load(None, bad)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("question", [
+    "my thumb keeps cramping when i hold the bar, what do i do",
+    "cramp in my groin, how do i stop it",
+    "what causes cramps in the hands",
+])
+def test_a_cramp_in_another_body_part_is_not_about_the_glutes(router: Router, question: str) -> None:
+    """`near_subject` names other body parts: a question about one gets the fallback ..."""
+    assert router.route(question).intent is None
+
+
+def test_another_body_part_beside_the_glutes_keeps_the_question_on_subject() -> None:
+    """... unless it also names the subject's own thing (`focus`)."""
+    cues_only = Router.load(config=RouterConfig(semantic=False))
+    assert cues_only.route("there is a hard lump in my glute i can feel with my fingers").intent == "signs"
+    # without near_subject, the other body part is not noticed (the rule is what sends these away)
+    data = tomllib.loads(builtin_intents_path("glute-cramps.intents.toml").read_text())
+    data["router"].pop("near_subject")
+    article = load_article(None)
+    plain = Router(intents_from_data(data, article, "test", "test"), article, RouterConfig(semantic=False))
+    assert plain.route("how do i stop my hand cramping").intent is not None
+
+
+def test_near_subject_needs_focus() -> None:
+    data = tomllib.loads(builtin_intents_path("glute-cramps.intents.toml").read_text())
+    data["router"].pop("focus")
+    with pytest.raises(IntentsError, match="near_subject needs `focus`"):
+        intents_from_data(data, load_article(None), "test", "test")
+
+
+def test_no_other_body_part_shares_a_stem_with_another_word_people_say() -> None:
+    """A stem collision would send questions away: "lunges" stems to "lung"."""
+    from voiceskill.app import question_vocabulary
+    from voiceskill.settings import RecognizerConfig
+    from voiceskill.text import stem
+
+    cues_only = Router.load(config=RouterConfig(semantic=False))
+    near = {p[0] for p in cues_only.intents.near_subject}
+    said = question_vocabulary(RecognizerConfig(), cues_only) or set()
+    near_forms = {w for w in said if stem(w) in near}
+    raw = tomllib.loads(builtin_intents_path("glute-cramps.intents.toml").read_text())["router"]["near_subject"]
+    assert said and near_forms <= {w for n in raw for w in (n, n + "s", n + "es")}, near_forms

@@ -56,6 +56,12 @@ class IntentSet:
     subject_name: str
     off_subject: frozenset[Phrase] = field(default=frozenset())
     """Phrases that show a question is about something else (another body part, another cramp)."""
+    near_subject: frozenset[Phrase] = field(default=frozenset())
+    """Phrases naming other things of the subject's kind (other body parts): a question naming one
+    is about something else unless it also names one of ``focus`` ("a cramp in my hand" is not
+    about glutes; "a knot in my glute I can feel with my hand" is)."""
+    focus: frozenset[Phrase] = field(default=frozenset())
+    """The subject phrases that name the subject's thing itself (the glutes, not the cramp)."""
     summary: str = ""
     """What can be asked, in a few words free of article facts (help and fallback replies)."""
     vocabulary: frozenset[str] = field(default=frozenset())
@@ -186,14 +192,19 @@ def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str], t
     return intents, _surface_words(data), _phrasings(data.get("intent", []))
 
 
+_NOT_HEARD = frozenset({"paraphrases", "near_subject", "focus"})
+"""Keys whose words stay out of the recognizer's grammar: an intent's paraphrases are for the
+semantic stage only, and the many names of other body parts only tell a question that was heard
+apart; every word in the grammar is one more that noise can be heard as."""
+
+
 def _surface_words(data: Any) -> set[str]:
-    """All words appearing anywhere in a parsed TOML document (keys and string values), but an
-    intent's paraphrases: they are for the semantic stage only, and every word in the grammar is
-    one more that noise can be heard as."""
+    """All words appearing anywhere in a parsed TOML document (keys and string values), but
+    those under :data:`_NOT_HEARD` keys."""
     found: set[str] = set()
     if isinstance(data, Mapping):
         for key, value in data.items():
-            if key == "paraphrases":
+            if key in _NOT_HEARD:
                 continue
             found.update(words(str(key)))
             found |= _surface_words(value)
@@ -229,10 +240,15 @@ def intents_from_data(data: Mapping[str, Any], article: Article, where: str, sou
     meta, meta_words, meta_phrasings = _load_meta(lexicon)
     phrasings = _phrasings(data.get("intent", [])) + meta_phrasings
     subject = frozenset(normalize(s, lexicon) for s in router.get("subject", [])) - {()}
-    off_subject = frozenset(normalize(s, lexicon) for s in router.get("off_subject", [])) - {()}
+    off_subject, near_subject, focus = (frozenset(normalize(s, lexicon) for s in router.get(key, [])) - {()}
+                                        for key in ("off_subject", "near_subject", "focus"))
+    if near_subject and not focus:
+        raise IntentsError(f"{where}: [router] near_subject needs `focus`, the subject words that name the thing "
+                           f"itself")
     vocabulary = _surface_words(data) | meta_words | _article_words(article)
     return IntentSet(intents=tuple(topics + meta), lexicon=lexicon, subject=subject,
                      subject_name=str(router.get("subject_name", article.title)), off_subject=off_subject,
+                     near_subject=near_subject, focus=focus,
                      summary=str(router.get("summary", "")), vocabulary=frozenset(vocabulary),
                      phrasings=phrasings, source=source)
 

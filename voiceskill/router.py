@@ -115,6 +115,14 @@ def _sentences(answer: str) -> frozenset[str]:
     return frozenset(part.strip() for part in re.split(r"(?<=[.!?])\s+", answer) if part.strip())
 
 
+def _first_index(phrases: frozenset[Phrase]) -> dict[str, list[Phrase]]:
+    """Phrases by their first stem (for :func:`_has_any`)."""
+    out: dict[str, list[Phrase]] = {}
+    for p in phrases:
+        out.setdefault(p[0], []).append(p)
+    return out
+
+
 def _has_any(stems: Sequence[str], first: dict[str, list[Phrase]]) -> bool:
     return any(tuple(stems[i:i + len(p)]) == p for i, s in enumerate(stems) for p in first.get(s, ()))
 
@@ -210,9 +218,10 @@ class Router:
         # a cue that counts against an intent explains nothing for it
         self._explains = [frozenset({w for p, weight in intent.cues.items() if weight > 0 for w in p}
                                     | set().union(*intent.examples) | subject_words) for intent in intents.intents]
-        self._subject_first = {p[0]: [q for q in intents.subject if q[0] == p[0]] for p in intents.subject}
-        self._off_subject_first = {p[0]: [q for q in intents.off_subject if q[0] == p[0]]
-                                   for p in intents.off_subject}
+        self._subject_first = _first_index(intents.subject)
+        self._off_subject_first = _first_index(intents.off_subject)
+        self._near_subject_first = _first_index(intents.near_subject)
+        self._focus_first = _first_index(intents.focus)
         known = set(self._cues) | set(self._examples) | {s for p in intents.subject for s in p}
         known |= {stem(w) for w in intents.vocabulary}
         self._fuzzy = _Fuzzy(known | set(intents.vocabulary)) if self.config.fuzzy else None  # stems and words
@@ -321,7 +330,8 @@ class Router:
         """(names the article's subject, names another one): "stomach cramps", "my hamstring"
         are not the article's subject."""
         sure = [s if c >= self.config.min_subject_confidence else UNK for s, c in zip(stems, confs)]
-        off_subject = _has_any(stems, self._off_subject_first)
+        off_subject = _has_any(stems, self._off_subject_first) or (
+            _has_any(stems, self._near_subject_first) and not _has_any(stems, self._focus_first))
         return _has_any(sure, self._subject_first) and not off_subject, off_subject
 
     def _score(self, stems: list[str], confs: list[float], unheard: int) -> list[tuple[float, Intent]]:

@@ -15,6 +15,7 @@ import re
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -56,6 +57,35 @@ def wordnet_dir() -> Path:
 
 def wordnet_available(path: Path | None = None) -> bool:
     return ((path or wordnet_dir()) / "data.noun").is_file()
+
+
+# WordNet's own rules for taking an inflection off a word (its `morphy`), all parts of speech
+_DETACH = (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
+           ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", ""),
+           ("er", ""), ("est", ""), ("er", "e"), ("est", "e"))
+
+
+@lru_cache(maxsize=2)
+def _wordnet_words(path: Path) -> frozenset[str]:
+    """Every one-word lemma of WordNet and every irregular form it lists (``*.exc``)."""
+    out: set[str] = set()
+    for pos in ("noun", "verb", "adj", "adv"):
+        for name in (f"index.{pos}", f"{pos}.exc"):
+            with open(path / name, encoding="utf-8") as f:
+                out.update(w for line in f if not line.startswith(" ")
+                           and (w := line.split(" ", 1)[0]).isalpha())
+    return frozenset(out)
+
+
+def is_english_word(word: str, path: Path | None = None) -> bool | None:
+    """Whether ``word`` is an English noun, verb, adjective or adverb in WordNet, inflected or not
+    ("nights", "tighter", "single"); None when WordNet is not installed. Read on first use."""
+    root = path or wordnet_dir()
+    if not wordnet_available(root):
+        return None
+    known = _wordnet_words(root)
+    return word in known or any(word.endswith(end) and word[:len(word) - len(end)] + base in known
+                                for end, base in _DETACH if len(word) > len(end) + 1)
 
 
 class WordNet:

@@ -38,6 +38,7 @@ from voiceskill.intents import (
     load_intents,
     section_labels,
 )
+from voiceskill.lexicon import is_english_word
 from voiceskill.settings import RouterConfig
 from voiceskill.text import FILLERS, UNK, stem, words
 
@@ -85,9 +86,10 @@ class _Fuzzy:
     """Maps an unknown word to a known one within one edit (two for words of 8+ letters).
 
     Edits (at most ``max_edits``) are counted as optimal-string-alignment distance (a swap of
-    two neighbours is one edit), computed by :mod:`rapidfuzz`; ties go to the longer known word,
-    then the alphabetically first. Four-letter words are mapped only by swapping two neighbours; shorter
-    words, or longer than ``MAX_LETTERS``, are never mapped.
+    two neighbours is one edit), computed by :mod:`rapidfuzz`, to known words of the same first
+    letter; ties go to the longer known word, then the alphabetically first. Four-letter words
+    are mapped only by swapping two neighbours; shorter words, or longer than ``MAX_LETTERS``,
+    are never mapped.
     """
 
     MAX_LETTERS = 30
@@ -95,8 +97,11 @@ class _Fuzzy:
 
     def __init__(self, known: set[str]) -> None:
         self.known = known
-        # candidates in tie-break order: extractOne keeps the first of equally close words
-        self._choices = sorted((w for w in known if len(w) >= 4), key=lambda w: (-len(w), w))
+        # candidates by first letter, in tie-break order: extractOne keeps the first of equally
+        # close words. A slip seldom changes the first letter ("footy" is no slip for "booty").
+        self._choices: dict[str, list[str]] = {}
+        for w in sorted((w for w in known if len(w) >= 4), key=lambda w: (-len(w), w)):
+            self._choices.setdefault(w[0], []).append(w)
         self.lookup = lru_cache(maxsize=4096)(self._lookup)
 
     def _lookup(self, word: str, max_edits: int = 2) -> str | None:
@@ -105,7 +110,7 @@ class _Fuzzy:
         if len(word) == 4:  # short words: only two neighbours swapped ("whta")
             swaps = (word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(3))
             return next((w for w in swaps if w in self.known), None)
-        best = process.extractOne(word, self._choices, scorer=OSA.distance,
+        best = process.extractOne(word, self._choices.get(word[0], ()), scorer=OSA.distance,
                                   score_cutoff=min(max_edits, 2 if len(word) >= 8 else 1))
         return best[0] if best else None
 
@@ -313,7 +318,10 @@ class Router:
 
     def _correct(self, word: str, s: str, fuzzy: _Fuzzy) -> str:
         """A typed word the router does not know, as the known stem it was meant to be: dropped
-        g ("drinkin"), a typo of a known word ("stretchign", "shoudl") or of a known stem."""
+        g ("drinkin"), a typo of a known word ("stretchign", "shoudl") or of a known stem. A real
+        English word (WordNet's) is taken as written: "single" is not a slip for "tingle"."""
+        if is_english_word(word):
+            return s
         if word.endswith("in") and stem(word + "g") in self._known:
             return stem(word + "g")
         fixed = fuzzy.lookup(word, 1)  # a whole word one edit off: "stretchign", "shoudl"

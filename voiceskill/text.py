@@ -39,6 +39,7 @@ _CONTRACTIONS = {
     "wat": "what", "wot": "what", "wht": "what", "wtf": "what", "u": "you", "ur": "your",
     "tho": "though", "cuz": "because", "coz": "because", "cos": "because", "b4": "before",
     "pls": "please", "plz": "please", "ya": "you", "yeah": "yes", "nah": "no",
+    "shud": "should", "wen": "when", "dr": "doctor", "footy": "football",
 }
 
 MAX_WORD_LETTERS = 40

@@ -60,13 +60,25 @@ def test_an_unsure_question_is_answered_by_its_meaning(tmp_path: Path) -> None:
 def test_an_answer_clearly_about_something_else_is_held_back(tmp_path: Path) -> None:
     question = "cramp water loosen limber"       # a cue for water, the meaning of stretching
     assert small_router(tmp_path, None, semantic=False).route(question).intent == "water"
-    reply = small_router(tmp_path, TopicEmbedder(TOPICS)).route(question)
+    reply = small_router(tmp_path, TopicEmbedder(TOPICS), semantic_switch=False).route(question)
     assert reply.intent is None and "Drink" not in reply.answer
     # recognized speech is held to a closer agreement than typed text
     typed_lenient = small_router(tmp_path, TopicEmbedder(TOPICS), semantic_veto=1.0, semantic_veto_heard=0.0,
-                                 semantic_floor=0.0)
+                                 semantic_floor=0.0, semantic_switch=False)
     assert typed_lenient.route(question).intent == "water"
     assert typed_lenient.route(question, [1.0] * 4).intent is None
+
+
+def test_the_cues_second_choice_is_answered_when_the_meaning_clearly_names_it(tmp_path: Path) -> None:
+    question = "cramp water loosen limber"       # a cue for water, the meaning of stretching
+    scores = small_router(tmp_path, None, semantic=False).score(question)
+    assert [i.name for _, i in scores[:2]] == ["water", "stretch"]   # stretching: the runner-up
+    assert small_router(tmp_path, TopicEmbedder(TOPICS)).route(question).intent == "stretch"
+    # not when it is not the runner-up: only the cues' two best may be chosen by meaning
+    assert small_router(tmp_path, TopicEmbedder(TOPICS)).route("cramp water limber now").intent is None
+    # for speech too, the meaning must lead by the typed-text margin (semantic_veto) to switch
+    heard = small_router(tmp_path, TopicEmbedder(TOPICS), semantic_veto=1.0)
+    assert heard.route(question, [1.0] * 4).intent is None
 
 
 def test_an_answer_far_in_meaning_from_every_example_is_held_back(tmp_path: Path) -> None:

@@ -59,22 +59,24 @@ def wordnet_available(path: Path | None = None) -> bool:
     return ((path or wordnet_dir()) / "data.noun").is_file()
 
 
-# WordNet's own rules for taking an inflection off a word (its `morphy`), all parts of speech
-_DETACH = (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
-           ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", ""),
-           ("er", ""), ("est", ""), ("er", "e"), ("est", "e"))
+# WordNet's own rules for taking an inflection off a word of each part of speech (its `morphy`)
+_DETACH = {"noun": (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"),
+                    ("men", "man"), ("ies", "y")),
+           "verb": (("s", ""), ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"),
+                    ("ing", "")),
+           "adj": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")),
+           "adv": ()}
 
 
 @lru_cache(maxsize=2)
-def _wordnet_words(path: Path) -> frozenset[str]:
-    """Every one-word lemma of WordNet and every irregular form it lists (``*.exc``)."""
-    out: set[str] = set()
-    for pos in ("noun", "verb", "adj", "adv"):
-        for name in (f"index.{pos}", f"{pos}.exc"):
-            with open(path / name, encoding="utf-8") as f:
-                out.update(w for line in f if not line.startswith(" ")
-                           and (w := line.split(" ", 1)[0]).isalpha())
-    return frozenset(out)
+def _wordnet_words(path: Path) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    """WordNet's irregular forms (``*.exc``, all parts of speech) and its one-word lemmas by part
+    of speech."""
+    def first_words(name: str) -> frozenset[str]:
+        with open(path / name, encoding="utf-8") as f:
+            return frozenset(w for line in f if not line.startswith(" ") and (w := line.split(" ", 1)[0]).isalpha())
+    irregular = frozenset().union(*(first_words(f"{pos}.exc") for pos in _DETACH))
+    return irregular, {pos: first_words(f"index.{pos}") for pos in _DETACH}
 
 
 def is_english_word(word: str, path: Path | None = None) -> bool | None:
@@ -83,9 +85,11 @@ def is_english_word(word: str, path: Path | None = None) -> bool | None:
     root = path or wordnet_dir()
     if not wordnet_available(root):
         return None
-    known = _wordnet_words(root)
-    return word in known or any(word.endswith(end) and word[:len(word) - len(end)] + base in known
-                                for end, base in _DETACH if len(word) > len(end) + 1)
+    irregular, lemmas = _wordnet_words(root)
+    return word in irregular or any(
+        word in known or any(word.endswith(end) and word[:len(word) - len(end)] + base in known
+                             for end, base in _DETACH[pos] if len(word) > len(end) + 1)
+        for pos, known in lemmas.items())
 
 
 class WordNet:

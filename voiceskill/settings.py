@@ -413,6 +413,10 @@ class RouterConfig:
     semantic_floor: float = 0.35
     """A cue-chosen answer is held back when the question's similarity to that intent's examples
     is below this ("what time is it right now" is not about cramping right now); 0 = never."""
+    semantic_switch: bool = True
+    """When an answer is held back by meaning, the cues' second choice is answered instead if it
+    is the intent the question is closest to in meaning, as for a rescue (``semantic_rescue``,
+    ``semantic_margin``, ``semantic_bonus``): the cues and the meaning then agree on it."""
 
 
 @dataclass(frozen=True)

@@ -444,17 +444,18 @@ class Router:
         if self._similar is not None and (not answered or not intent.meta):
             sims = self._similar(heard)
             veto = self.config.semantic_veto if confidences is None else self.config.semantic_veto_heard
+            on_subject = self._subject(stems, confs)[0]
             rescued = None
             if answered and self._vetoed(intent, sims, veto):
                 log.debug("semantic veto of %s: %s", intent.name, sorted(sims.items(), key=lambda p: -p[1])[:2])
                 answered = False
                 # the cues' runner-up may take over when it is the one clearly closest in meaning
                 # (by the typed-text margin, also for speech)
-                if self.config.semantic_switch and self._subject(stems, confs)[0]:
+                if self.config.semantic_switch and on_subject:
                     rescued = self._rescued(scored[1:2], sims)
                     if rescued and sims[rescued[1].name] - sims.get(intent.name, 0.0) <= self.config.semantic_veto:
                         rescued = None
-            elif not answered and not too_close and self._subject(stems, confs)[0]:
+            elif not answered and not too_close and on_subject:
                 rescued = self._rescued(scored, sims)
             if rescued is not None:
                 score, intent = rescued

@@ -416,7 +416,8 @@ class RouterConfig:
     semantic_switch: bool = True
     """When an answer is held back by meaning, the cues' second choice is answered instead if it
     is the intent the question is closest to in meaning, as for a rescue (``semantic_rescue``,
-    ``semantic_margin``, ``semantic_bonus``): the cues and the meaning then agree on it."""
+    ``semantic_margin``, ``semantic_bonus``), and closer than the held-back one by more than
+    ``semantic_veto`` (also for speech): the cues and the meaning then agree on it."""
 
 
 @dataclass(frozen=True)

@@ -274,7 +274,7 @@ def main() -> int:
     try:
         router = Router.load(config=with_settings(RouterConfig(), args.router))
         decision = with_settings(DecisionConfig(), args.decision)
-    except (ValueError, TypeError, AttributeError) as e:
+    except ValueError as e:
         raise SystemExit(f"recognizer_bench: bad setting: {e}") from None
     config = RecognizerConfig(passes=passes)
     series: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}

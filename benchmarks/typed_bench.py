@@ -55,7 +55,7 @@ def main() -> int:
     args = ap.parse_args()
     try:
         router = Router.load(config=with_settings(RouterConfig(), args.router))
-    except (ValueError, TypeError, AttributeError) as e:
+    except ValueError as e:
         raise SystemExit(f"typed_bench: bad setting: {e}") from None
     print(f"{'set':<28}{'on':>5}{'right':>9}{'wrong':>9}{'missed':>9}{'off-topic answered':>20}")
     for path in args.sets or DEFAULT:

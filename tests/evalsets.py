@@ -83,12 +83,15 @@ T = TypeVar("T")
 
 
 def with_settings(base: T, spec: str) -> T:
-    """``base`` with the fields named in ``spec`` ("name=value,name=value") replaced."""
+    """``base`` with the fields named in ``spec`` ("name=value,name=value") replaced; ValueError
+    names a setting that is not there or a value of the wrong kind."""
     changes: dict[str, Any] = {}
     for item in filter(None, spec.split(",")):
         name, _, value = item.partition("=")
+        if not hasattr(base, name):
+            raise ValueError(f"{type(base).__name__} has no setting {name!r}")
         kind = type(getattr(base, name))
         if kind is bool and value.lower() not in ("true", "false"):
             raise ValueError(f"{type(base).__name__}: {name} takes true or false, not {value!r}")
-        changes[name] = value.lower() == "true" if kind is bool else kind(value)
+        changes[name] = value.lower() == "true" if kind is bool else kind(value)  # ValueError if not a kind
     return dataclasses.replace(base, **changes)

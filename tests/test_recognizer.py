@@ -13,7 +13,7 @@ from conftest import REPO, require
 from voiceskill.pcm import CHUNK_BYTES, RATE_HZ
 from voiceskill.errors import ModelError
 from voiceskill.recognizer import UNK, SpeechModel, Transcript, VoskRecognizer, grammar_words, read_lexicon, recognize_pcm
-from voiceskill.settings import RecognizerConfig
+from voiceskill.settings import RecognizerConfig, RouterConfig
 from voiceskill.wavio import read_wav
 
 ARTICLE = REPO / "voiceskill" / "data" / "glute-cramps.txt"
@@ -158,6 +158,17 @@ def test_grammar_mode_transcribes_on_topic_speech_within_the_grammar(
     assert rate < 0.4, pairs
     heard_words = {w for _, heard in pairs for w in heard.split()}
     assert heard_words <= grammar
+
+
+def test_the_grammar_has_contractions_whole(speech_model: SpeechModel) -> None:
+    """Without "doesn't" in the grammar, "so it doesn't cramp" can only be heard "so it does cramp"."""
+    from voiceskill.app import question_vocabulary
+    from voiceskill.router import Router
+
+    router = Router.load(config=RouterConfig(semantic=False))
+    with speech_model.recognizer(RecognizerConfig(), question_vocabulary(RecognizerConfig(), router)) as rec:
+        grammar = set(rec.grammar or ())
+    assert {"doesn't", "don't", "can't", "won't", "isn't", "i'm"} <= grammar
 
 
 def test_grammar_mode_maps_off_topic_speech_to_unk(

@@ -256,6 +256,28 @@ def test_a_cramp_in_another_body_part_is_not_about_the_glutes(router: Router, qu
     assert router.route(question).intent is None
 
 
+@pytest.mark.parametrize("question", [
+    "i've sprained my glute lifting, what now",
+    "i strained my glute at the gym, what should i do right now",
+    "i've bruised my glute, how do i ease it",
+])
+def test_an_injury_is_not_a_cramp(router: Router, question: str) -> None:
+    """A strain, sprain, bruise or tear of the glutes is an injury, not a cramp: the article says
+    nothing about it, even with a glute word and a question the relief answer would fit."""
+    assert router.route(question).intent is None
+    assert router.route(question.replace("sprained", "cramped").replace("strained", "cramped")
+                        .replace("bruised", "cramped")).intent is not None
+
+
+def test_a_heard_contraction_keeps_every_word_confidence(router: Router) -> None:
+    """The recognizer says "doesn't" as one word with one confidence; the router reads "does not",
+    both at that confidence, and the other words keep theirs."""
+    said = router.route("why doesn't my glute cramp stop", [1.0, 0.9, 1.0, 0.3, 1.0, 1.0])
+    spelled = router.route("why does not my glute cramp stop", [1.0, 0.9, 0.9, 1.0, 0.3, 1.0, 1.0])
+    sure = router.route("why does not my glute cramp stop", [1.0] * 7)
+    assert said.confidence == spelled.confidence != sure.confidence
+
+
 def test_another_body_part_beside_the_glutes_keeps_the_question_on_subject() -> None:
     """... unless it also names the subject's own thing (`focus`)."""
     cues_only = Router.load(config=RouterConfig(semantic=False))

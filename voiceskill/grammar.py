@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from voiceskill.recognizer import everyday_vocabulary
+from voiceskill.text import SPOKEN_CONTRACTIONS
 
 
 class KnowsWords(Protocol):
@@ -15,5 +16,6 @@ class KnowsWords(Protocol):
 def grammar_vocabulary(router: KnowsWords) -> set[str]:
     """The router's words plus its example phrasings (whole likely word sequences: noisy speech
     lands on them), plus everyday words and phrases
-    (:func:`voiceskill.recognizer.everyday_vocabulary`) so off-topic speech has somewhere to land."""
-    return set(router.vocabulary()) | set(router.phrasings()) | everyday_vocabulary()
+    (:func:`voiceskill.recognizer.everyday_vocabulary`) so off-topic speech has somewhere to land,
+    plus contractions as said ("doesn't": the router reads it as "does not")."""
+    return set(router.vocabulary()) | set(router.phrasings()) | everyday_vocabulary() | SPOKEN_CONTRACTIONS

@@ -61,6 +61,10 @@ class IntentSet:
     is about something else unless it also names one of ``focus`` ("a cramp in my hand" is not
     about glutes; "a knot in my glute I can feel with my hand" is)."""
     focus: frozenset[Phrase] = field(default=frozenset())
+    off_subject_final: bool = False
+    """A typed question naming an ``off_subject`` phrase gets no answer (a curator's list says what
+    is not the subject; in speech the phrase may be a mishearing, and a built list a guess, so
+    there it only counts against the answers)."""
     """The subject phrases that name the subject's thing itself (the glutes, not the cramp)."""
     summary: str = ""
     """What can be asked, in a few words free of article facts (help and fallback replies)."""
@@ -192,7 +196,7 @@ def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str], t
     return intents, _surface_words(data), _phrasings(data.get("intent", []))
 
 
-_NOT_HEARD = frozenset({"paraphrases", "near_subject", "focus"})
+_NOT_HEARD = frozenset({"paraphrases", "near_subject", "focus", "off_subject_final"})
 """Keys whose words stay out of the recognizer's grammar: an intent's paraphrases are for the
 semantic stage only, and the many names of other body parts only tell a question that was heard
 apart; every word in the grammar is one more that noise can be heard as."""
@@ -249,6 +253,7 @@ def intents_from_data(data: Mapping[str, Any], article: Article, where: str, sou
     return IntentSet(intents=tuple(topics + meta), lexicon=lexicon, subject=subject,
                      subject_name=str(router.get("subject_name", article.title)), off_subject=off_subject,
                      near_subject=near_subject, focus=focus,
+                     off_subject_final=_flag(router, "off_subject_final", where),
                      summary=str(router.get("summary", "")), vocabulary=frozenset(vocabulary),
                      phrasings=phrasings, source=source)
 
@@ -263,6 +268,13 @@ def _phrasings(raw_intents: list[Any]) -> tuple[str, ...]:
             if len(cue.split()) > 1 and isinstance(weight, (int, float)) and weight > 0:
                 out[" ".join(words(cue))] = None
     return tuple(out)
+
+
+def _flag(table: Mapping[str, Any], key: str, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise IntentsError(f"{where}: [router] {key} must be true or false")
+    return value
 
 
 def _article_words(article: Article) -> set[str]:

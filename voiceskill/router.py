@@ -288,7 +288,13 @@ class Router:
         heard as one text, typing slips corrected (for the semantic model, which would read a
         slip as another word)."""
         raw = words(text)
-        confs = list(confidences) if confidences is not None and len(confidences) == len(raw) else [1.0] * len(raw)
+        confs = [1.0] * len(raw)
+        if confidences is not None:
+            # a recognizer's words one by one, each with its confidence ("doesn't" -> does, not)
+            heard_words = text.split()
+            if len(confidences) == len(heard_words):
+                pairs = [(w, c) for token, c in zip(heard_words, confidences) for w in words(token)]
+                raw, confs = [w for w, _ in pairs], [c for _, c in pairs]
         # spelling correction is for typed text: a recognizer writes real words (a grammar's words)
         fuzzy = self._fuzzy if confidences is None else None
         stems: list[str] = []
@@ -332,7 +338,7 @@ class Router:
     def score(self, text: str, confidences: Sequence[float] | None = None) -> list[tuple[float, Intent]]:
         """All intents' scores for an utterance, best first (for tuning and tests)."""
         stems, confs, unheard, _ = self._read(text, confidences)
-        return self._score(stems, confs, unheard)
+        return self._score(stems, confs, unheard, typed=confidences is None)
 
     def _subject(self, stems: Sequence[str], confs: Sequence[float]) -> tuple[bool, bool]:
         """(names the article's subject, names another one): "stomach cramps", "my hamstring"
@@ -342,7 +348,7 @@ class Router:
             _has_any(stems, self._near_subject_first) and not _has_any(stems, self._focus_first))
         return _has_any(sure, self._subject_first) and not off_subject, off_subject
 
-    def _score(self, stems: list[str], confs: list[float], unheard: int) -> list[tuple[float, Intent]]:
+    def _score(self, stems: list[str], confs: list[float], unheard: int, typed: bool) -> list[tuple[float, Intent]]:
         cfg = self.config
         intents = self.intents.intents
         n = len(intents)
@@ -373,6 +379,9 @@ class Router:
             share = (mass / self._example_mass[idx][e_idx]) ** 2 * min(1.0, count / 2)
             best_example[idx] = max(best_example[idx], share)
         has_subject, off_subject = self._subject(stems, confs)
+        # a typed off-subject word is what was meant ("foot cramp right now", "i strained my glute");
+        # a heard one may be a mishearing ("mentioned" heard as "menstrual")
+        elsewhere = typed and self.intents.off_subject_final and _has_any(stems, self._off_subject_first)
         content_set = {i for i, s in enumerate(stems) if s not in STOP_STEMS}
         content_stems = [stems[i] for i in content_set if stems[i] != UNK]
         heard = max(1, len(stems))
@@ -402,6 +411,8 @@ class Router:
                     score -= cfg.off_subject_penalty
                     if off_subject:
                         score -= cfg.other_subject_penalty
+                if elsewhere:
+                    continue  # clearly about something else: no article answer
             score -= cfg.unknown_penalty * unheard_share
             scored.append((score, intent))
         scored.sort(key=lambda pair: -pair[0])
@@ -433,7 +444,7 @@ class Router:
         the dialog decides what they say.
         """
         stems, confs, unheard, heard = self._read(text, confidences)
-        scored = self._score(stems, confs, unheard)
+        scored = self._score(stems, confs, unheard, typed=confidences is None)
         top = tuple((i.name, round(s, 2)) for s, i in scored[:3])
         if not scored:
             return Reply(text, None, self._fallback, 0.0, top)

@@ -42,6 +42,10 @@ _CONTRACTIONS = {
     "shud": "should", "wen": "when", "dr": "doctor", "footy": "football",
 }
 
+SPOKEN_CONTRACTIONS = frozenset(k for k in _CONTRACTIONS if "'" in k)
+"""Contractions as people say them ("doesn't"): a grammar needs them whole, or "so it doesn't
+cramp" can only be heard as "so it does cramp"."""
+
 MAX_WORD_LETTERS = 40
 """Longer tokens are not words (a pasted hash or URL, a key held down): :func:`words` drops them."""
 

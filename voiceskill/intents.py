@@ -61,11 +61,11 @@ class IntentSet:
     is about something else unless it also names one of ``focus`` ("a cramp in my hand" is not
     about glutes; "a knot in my glute I can feel with my hand" is)."""
     focus: frozenset[Phrase] = field(default=frozenset())
+    """The subject phrases that name the subject's thing itself (the glutes, not the cramp)."""
     off_subject_final: bool = False
     """A typed question naming an ``off_subject`` phrase gets no answer (a curator's list says what
     is not the subject; in speech the phrase may be a mishearing, and a built list a guess, so
     there it only counts against the answers)."""
-    """The subject phrases that name the subject's thing itself (the glutes, not the cramp)."""
     summary: str = ""
     """What can be asked, in a few words free of article facts (help and fallback replies)."""
     vocabulary: frozenset[str] = field(default=frozenset())

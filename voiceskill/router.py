@@ -287,14 +287,14 @@ class Router:
         """Normalized stems with a confidence each, how many words were not heard, and the words
         heard as one text, typing slips corrected (for the semantic model, which would read a
         slip as another word)."""
-        raw = words(text)
-        confs = [1.0] * len(raw)
-        if confidences is not None:
+        tokens = text.split()
+        if confidences is not None and len(confidences) == len(tokens):
             # a recognizer's words one by one, each with its confidence ("doesn't" -> does, not)
-            heard_words = text.split()
-            if len(confidences) == len(heard_words):
-                pairs = [(w, c) for token, c in zip(heard_words, confidences) for w in words(token)]
-                raw, confs = [w for w, _ in pairs], [c for _, c in pairs]
+            pairs = [(w, c) for token, c in zip(tokens, confidences) for w in words(token)]
+            raw, confs = [w for w, _ in pairs], [c for _, c in pairs]
+        else:
+            raw = words(text)
+            confs = [1.0] * len(raw)
         # spelling correction is for typed text: a recognizer writes real words (a grammar's words)
         fuzzy = self._fuzzy if confidences is None else None
         stems: list[str] = []
@@ -390,6 +390,8 @@ class Router:
         for idx, intent in enumerate(intents):
             if intent.needs and not (intent.needs & present):
                 continue
+            if elsewhere and not intent.meta:
+                continue  # clearly about something else: no article answer
             score = cue_score[idx] + cfg.example_weight * best_example[idx]
             if score <= 0:
                 continue
@@ -411,8 +413,6 @@ class Router:
                     score -= cfg.off_subject_penalty
                     if off_subject:
                         score -= cfg.other_subject_penalty
-                if elsewhere:
-                    continue  # clearly about something else: no article answer
             score -= cfg.unknown_penalty * unheard_share
             scored.append((score, intent))
         scored.sort(key=lambda pair: -pair[0])

@@ -321,3 +321,23 @@ def test_intents_commands_bad_input_one_line_error(tmp_path: Path) -> None:
     garbage.write_text("[[intent]\nname=")
     out = voiceskill("intents", "check", str(SHIN), "--intents", str(garbage))
     assert out.returncode != 0 and "Traceback" not in out.stderr
+
+
+def test_an_article_word_that_wordnet_gives_as_a_subject_synonym_names_the_subject(tmp_path: Path) -> None:
+    # "spasm" shares cramp's sense: a question about calf spasms is on the subject of calf cramps
+    path = tmp_path / "calves.txt"
+    path.write_text("Calf Cramps\n\nCalf cramps wake many runners at night. Stretch your legs before bed.\n\n"
+                    "Causes of Calf Cramps\n\nA tired calf can spasm after a long run. Cold weather makes "
+                    "muscles tight.\n", encoding="utf-8")
+    with WordNet() as wn:
+        draft = draft_intents(load_article(path), wn)
+    assert "spasm" in draft.subject
+
+
+def test_a_typed_question_naming_another_body_part_and_not_the_subject_gets_no_answer(glute_router: Router) -> None:
+    # built off-subject words are a guess: alone they end the question, beside a subject word
+    # ("a lump in my glute after leg day") they only count against the answers
+    assert glute_router.intents.off_subject_alone_final and not glute_router.intents.off_subject_final
+    for question in ("my wrist aches after typing all day, should i see a doctor",
+                     "how much water should i drink for my elbow"):
+        assert Dialog(glute_router).handle(question).intent is None, question

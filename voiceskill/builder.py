@@ -190,6 +190,8 @@ class Draft:
         """The same structure as a curated intents file (for voiceskill.intents.intents_from_data)."""
         router: dict[str, Any] = {"subject_name": self.subject_name, "subject": list(self.subject),
                                   "off_subject": list(self.off_subject)}
+        if self.off_subject:
+            router["off_subject_alone_final"] = True
         if self.summary:
             router["summary"] = self.summary
         return {"router": router, "lexicon": dict(self.lexicon),
@@ -238,6 +240,7 @@ class _Builder:
         self.subject = set(self.title_stems) | {s for s, c in heading_count.items() if c >= 2} | {
             s for s, c in self.df.items() if c >= max(3, self.cfg.subject_share * self.n)}
         self.article_stems = set(self.df) | set(heading_count)
+        self.subject |= self.subject_synonyms()
         # numbers and units ("four", "day", "ounces") say how much, not what about
         self.measures = {stem(w) for ws in self.words for w in ws
                          if w in _NUMBER_WORDS or (wordnet is not None and wordnet.is_unit(w))}
@@ -250,6 +253,21 @@ class _Builder:
             if sec.heading != article.title:
                 for w in _content(sec.heading, stop):
                     self.home.setdefault(stem(w), sec.heading)
+
+    def subject_synonyms(self) -> set[str]:
+        """Stems of the article's words that WordNet gives as noun synonyms of a subject word
+        ("spasm" in an article about cramps): they name the subject too."""
+        if self.wn is None:
+            return set()
+        out: set[str] = set()
+        for s in sorted(self.subject):
+            word = self.surface.get(s, s)
+            for syn in self.wn.synonyms(word, self.cfg.synonym_senses, parts_of_speech=("n",),
+                                        min_share=self.cfg.synonym_share):
+                if stem(syn) in self.df and stem(syn) not in self.subject:
+                    log.debug("%r names the subject like %r", syn, word)
+                    out.add(stem(syn))
+        return out
 
     # -- weights ------------------------------------------------------------------------------
     def specificity(self, s: str) -> float:

@@ -66,6 +66,11 @@ class IntentSet:
     """A typed question naming an ``off_subject`` phrase gets no answer (a curator's list says what
     is not the subject; in speech the phrase may be a mishearing, and a built list a guess, so
     there it only counts against the answers)."""
+    off_subject_alone_final: bool = False
+    """A typed question naming an ``off_subject`` phrase and no ``subject`` phrase gets no answer
+    ("should I see a doctor about my knee" from an article on glutes): for built intents, whose
+    off-subject words are a guess, a question naming the subject as well still counts them only
+    against the answers."""
     summary: str = ""
     """What can be asked, in a few words free of article facts (help and fallback replies)."""
     vocabulary: frozenset[str] = field(default=frozenset())
@@ -196,7 +201,7 @@ def _load_meta(lexicon: Mapping[str, Phrase]) -> tuple[list[Intent], set[str], t
     return intents, _surface_words(data), _phrasings(data.get("intent", []))
 
 
-_NOT_HEARD = frozenset({"paraphrases", "near_subject", "focus", "off_subject_final"})
+_NOT_HEARD = frozenset({"paraphrases", "near_subject", "focus", "off_subject_final", "off_subject_alone_final"})
 """Keys whose words stay out of the recognizer's grammar: an intent's paraphrases are for the
 semantic stage only, and the many names of other body parts only tell a question that was heard
 apart; every word in the grammar is one more that noise can be heard as."""
@@ -254,6 +259,7 @@ def intents_from_data(data: Mapping[str, Any], article: Article, where: str, sou
                      subject_name=str(router.get("subject_name", article.title)), off_subject=off_subject,
                      near_subject=near_subject, focus=focus,
                      off_subject_final=_flag(router, "off_subject_final", where),
+                     off_subject_alone_final=_flag(router, "off_subject_alone_final", where),
                      summary=str(router.get("summary", "")), vocabulary=frozenset(vocabulary),
                      phrasings=phrasings, source=source)
 

@@ -57,6 +57,8 @@ def draft_toml(draft: Draft, article: Article) -> str:
             f"subject = [{', '.join(_s(w) for w in router['subject'])}]",
             "# words that show a question is about something else of the same kind (from WordNet)",
             f"off_subject = [{', '.join(_s(w) for w in router['off_subject'])}]",
+            *(["# a typed question naming one of them and no subject word gets no answer",
+               "off_subject_alone_final = true"] if router.get("off_subject_alone_final") else []),
             "", "[lexicon]", "# a word people may say -> the article's word (WordNet synonyms)"]
     out += [f"{_s(k)} = {_s(v)}" for k, v in sorted(data["lexicon"].items())]
     for intent in draft.intents:

@@ -381,7 +381,9 @@ class Router:
         has_subject, off_subject = self._subject(stems, confs)
         # a typed off-subject word is what was meant ("foot cramp right now", "i strained my glute");
         # a heard one may be a mishearing ("mentioned" heard as "menstrual")
-        elsewhere = typed and self.intents.off_subject_final and _has_any(stems, self._off_subject_first)
+        elsewhere = typed and _has_any(stems, self._off_subject_first) and (
+            self.intents.off_subject_final
+            or (self.intents.off_subject_alone_final and not _has_any(stems, self._subject_first)))
         content_set = {i for i, s in enumerate(stems) if s not in STOP_STEMS}
         content_stems = [stems[i] for i in content_set if stems[i] != UNK]
         heard = max(1, len(stems))

@@ -341,3 +341,10 @@ def test_a_typed_question_naming_another_body_part_and_not_the_subject_gets_no_a
     for question in ("my wrist aches after typing all day, should i see a doctor",
                      "how much water should i drink for my elbow"):
         assert Dialog(glute_router).handle(question).intent is None, question
+
+
+def test_what_is_the_title_goes_to_the_definition_of_its_last_word(glute_router: Router) -> None:
+    # WordNet has no "glute cramp": a glute cramp is a cramp (the title's last word), so the
+    # answer that defines a cramp, not the one about glutes
+    reply = Dialog(glute_router).handle("so what exactly is a glute cramp")
+    assert "involuntary muscle contractions" in reply.answer, reply

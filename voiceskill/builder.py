@@ -461,14 +461,17 @@ class _Builder:
         definition, or saying "X is/are ...", among the answers that name X."""
         if self.wn is None:
             return
-        names: list[str] = []
+        names: list[tuple[str, str]] = []  # (what is asked about, the term whose definition says what it is)
         title_words = _content(self.article.title, self.stop)
         if len(title_words) > 1 and self.wn.definition("_".join(title_words)):
-            names.append(" ".join(title_words))
-        names += [self.surface.get(s, s) for s in sorted(self.subject)]
+            names.append((" ".join(title_words), "_".join(title_words)))
+        elif len(title_words) > 1 and stem(title_words[-1]) in self.subject:
+            # "what is a glute cramp": a cramp, the title's last word (what English phrases name)
+            names.append((" ".join(title_words), self.surface.get(stem(title_words[-1]), title_words[-1])))
+        names += [(self.surface.get(s, s), self.surface.get(s, s)) for s in sorted(self.subject)]
         lemmas = [{self.wn.lemma(w) for w in ws} for ws in self.words]
-        for name in names:
-            gloss = {self.wn.lemma(w) for w in _content(self.wn.definition(name.replace(" ", "_")), self.stop)}
+        for name, term in names:
+            gloss = {self.wn.lemma(w) for w in _content(self.wn.definition(term), self.stop)}
             gloss -= {self.wn.lemma(w) for w in name.split()}
             name_stems = {stem(w) for w in name.split()}
             copula = re.compile(r"^(the |a |an |your )?" + r"\w* ?".join(re.escape(w[:-1] if w.endswith("s") else w)
@@ -486,7 +489,8 @@ class _Builder:
                 continue
             for phrase in (f"what is {name}", f"what are {name}", f"what is a {name}", f"what are the {name}",
                            f"tell me about {name}", f"tell me about the {name}",
-                           f"{name} mean", f"explain {name}", f"define {name}", f"what do {name} do"):
+                           f"{name} mean", f"explain {name}", f"define {name}", f"what do {name} do",
+                           f"what a {name} is", f"what {name} is", f"what {name} are"):
                 intents[best].cues[phrase] = self.cfg.definition_cue
             log.debug("definition of %r: %s", name, intents[best].name)
 

@@ -216,3 +216,19 @@ def test_without_sessions_every_question_starts_fresh() -> None:
                         session_idle_s=0)
     orch.run(max_turns=2)
     assert rec.kept == [False, False] and len(speaker.said) == 2
+
+
+def test_another_subject_heard_in_every_pass_gets_the_off_topic_reply() -> None:
+    """The grammar turns "foot cramp right now" into a question about cramps that the router
+    answers; when every pass heard the other body part, it is not a question about glutes."""
+    foot, glute = transcript("foot cramp right now", 0.9), transcript("cramp right now", 0.9)
+    every = [Heard("plain", foot), Heard("strong", foot), Heard("webrtc", foot)]
+    d = decide(every, ROUTER)
+    assert d.caught and d.reply is not None and d.reply.intent is None and d.reply.answer == ROUTER.fallback
+    # fewer passes hearing it may be noise ("mentioned" heard "menstrual"); the setting moves the bar
+    two = [Heard("plain", foot), Heard("strong", foot), Heard("webrtc", glute)]
+    assert decide(two, ROUTER).reply.intent == "relief_now"
+    assert decide(two, ROUTER, DecisionConfig(min_elsewhere=2)).reply.intent is None
+    assert decide(every, ROUTER, DecisionConfig(min_elsewhere=0)).reply.intent == "relief_now"
+    # a single pass that heard something decides alone
+    assert decide([Heard("plain", foot)], ROUTER).reply.intent is None

@@ -309,3 +309,21 @@ def test_no_other_body_part_shares_a_stem_with_another_word_people_say() -> None
     near_forms = {w for w in said if stem(w) in near}
     raw = tomllib.loads(builtin_intents_path("glute-cramps.intents.toml").read_text())["router"]["near_subject"]
     assert said and near_forms <= {w for n in raw for w in (n, n + "s", n + "es")}, near_forms
+
+
+def test_asking_for_a_reason_is_asking_for_causes(router: Router) -> None:
+    """"Medical" leans towards the doctor answer, but a question asking for a reason wants the
+    causes; "who should I see" asks for someone to see."""
+    assert router.route("any medical reason my backside seizes").intent == "causes"
+    assert router.route("who can i see about my glutes cramping all the time").intent == "doctor"
+
+
+def test_how_important_the_glutes_are_is_about_the_glutes(router: Router) -> None:
+    assert router.route("how important are the glutes for running").intent == "glutes"
+
+
+def test_the_reply_says_when_another_subject_was_named(router: Router) -> None:
+    heard = [0.9] * 4
+    assert router.route("foot cramp right now", heard).elsewhere
+    assert not router.route("glute cramp right now", heard).elsewhere
+    assert router.route("a cramp in my hand", [0.9] * 5).elsewhere  # near_subject without focus

@@ -9,7 +9,10 @@ than a miss (the person asks again), so the rules lean towards not answering:
 * the topic most passes are sure of wins (then the surest hypothesis);
 * a topic is answered only when enough passes chose it (``min_agreeing``): the small model turns
   noise into different article words in differently cleaned copies of the audio, while what was
-  really said tends to come through in more than one.
+  really said tends to come through in more than one;
+* a question that enough passes heard naming another subject (``min_elsewhere``: "my foot",
+  "stomach cramps", "I strained it") gets the off-topic reply, however sure a pass is of a topic:
+  the grammar turns the rest of it into a question about cramps.
 
 Off-topic questions still get the router's honest fallback when a pass heard them clearly.
 Pure: the router is passed in, nothing is kept between questions.
@@ -18,7 +21,7 @@ Pure: the router is passed in, nothing is kept between questions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from voiceskill.passes import Heard, hear_file
@@ -34,6 +37,9 @@ class Routes(Protocol):
     def route(self, text: str, confidences: Sequence[float] | None = None) -> Reply: ...
 
     def prime(self, utterances: Sequence[tuple[str, Sequence[float] | None]]) -> None: ...
+
+    @property
+    def fallback(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -53,9 +59,14 @@ def _route(hypotheses: Sequence[Heard], router: Routes) -> list[tuple[Heard, Rep
     return [(h, router.route(h.transcript.text, h.transcript.confidences)) for h in heard]
 
 
-def _decide(routed: Sequence[tuple[Heard, Reply]], first: Heard | None, config: DecisionConfig) -> Decision:
+def _decide(routed: Sequence[tuple[Heard, Reply]], first: Heard | None, config: DecisionConfig,
+            fallback: str) -> Decision:
     if not routed:
         return Decision(first, None, False)
+    elsewhere = [(h, reply) for h, reply in routed if reply.elsewhere]
+    if config.min_elsewhere and len(elsewhere) >= min(config.min_elsewhere, len(routed)):
+        heard, reply = max(elsewhere, key=lambda pair: pair[1].confidence)
+        return Decision(heard, replace(reply, intent=None, answer=fallback, topic_hint=None), True)
     support: dict[str, int] = {}
     for _, reply in routed:
         if reply.intent is not None and reply.confidence >= config.min_confidence:
@@ -70,14 +81,14 @@ def _decide(routed: Sequence[tuple[Heard, Reply]], first: Heard | None, config: 
 
 def decide(hypotheses: Sequence[Heard], router: Routes, config: DecisionConfig = DecisionConfig()) -> Decision:
     """Answer, or not: see the module doc. Hypotheses that heard nothing are ignored."""
-    return _decide(_route(hypotheses, router), hypotheses[0] if hypotheses else None, config)
+    return _decide(_route(hypotheses, router), hypotheses[0] if hypotheses else None, config, router.fallback)
 
 
 def settled(hypotheses: Sequence[Heard], router: Routes, config: DecisionConfig, enough: float) -> bool:
     """Whether more passes could not change the answer: ``min_agreeing`` of the hypotheses so far
     chose one topic and the router is at least ``enough`` sure of it."""
     routed = _route(hypotheses, router)
-    d = _decide(routed, hypotheses[0] if hypotheses else None, config)
+    d = _decide(routed, hypotheses[0] if hypotheses else None, config, router.fallback)
     if not d.caught or d.reply is None or d.reply.intent is None or d.reply.confidence < enough:
         return False
     return sum(reply.intent == d.reply.intent for _, reply in routed) >= config.min_agreeing

@@ -58,6 +58,9 @@ class Reply:
     """The best few (intent, score) pairs, for logs and tuning."""
     topic_hint: str | None = None
     """For a meta command, the article intent also named confidently ("tell me more about water")."""
+    elsewhere: bool = False
+    """The utterance names another subject (an ``off_subject`` phrase of the intents: another body
+    part, another kind of cramp, an injury), whatever it was routed to."""
 
     def as_dict(self) -> dict[str, object]:
         return {"input": self.input, "intent": self.intent, "answer": self.answer,
@@ -448,8 +451,9 @@ class Router:
         stems, confs, unheard, heard = self._read(text, confidences)
         scored = self._score(stems, confs, unheard, typed=confidences is None)
         top = tuple((i.name, round(s, 2)) for s, i in scored[:3])
+        on_subject, elsewhere = self._subject(stems, confs)
         if not scored:
-            return Reply(text, None, self._fallback, 0.0, top)
+            return Reply(text, None, self._fallback, 0.0, top, elsewhere=elsewhere)
         score, intent = scored[0]
         conf = self.confidence(score)
         too_close = not intent.meta and score - self._rival(scored) < self.config.min_margin
@@ -457,7 +461,6 @@ class Router:
         if self._similar is not None and (not answered or not intent.meta):
             sims = self._similar(heard)
             veto = self.config.semantic_veto if confidences is None else self.config.semantic_veto_heard
-            on_subject = self._subject(stems, confs)[0]
             rescued = None
             if answered and self._vetoed(intent, sims, veto):
                 log.debug("semantic veto of %s: %s", intent.name, sorted(sims.items(), key=lambda p: -p[1])[:2])
@@ -475,13 +478,13 @@ class Router:
                 conf = self.confidence(score + self.config.semantic_bonus)
                 answered = conf >= self.config.min_confidence
         if not answered:
-            return Reply(text, None, self._fallback, conf, top)
+            return Reply(text, None, self._fallback, conf, top, elsewhere=elsewhere)
         hint = None
         if intent.meta:
             topics = [(s, i) for s, i in scored if not i.meta]
             if topics and self.confidence(topics[0][0]) >= self.config.min_confidence:
                 hint = topics[0][1].name
-        return Reply(text, intent.name, "" if intent.meta else intent.answer, conf, top, hint)
+        return Reply(text, intent.name, "" if intent.meta else intent.answer, conf, top, hint, elsewhere)
 
     def _vetoed(self, intent: Intent, sims: Mapping[str, float], veto: float) -> bool:
         """Whether the answer is far in meaning from the question, or another intent (saying

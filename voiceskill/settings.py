@@ -427,16 +427,23 @@ class DecisionConfig:
     min_confidence: a hypothesis routed below this router confidence does not count (0..1).
     min_agreeing: how many passes must have chosen the same topic for it to be answered (when
         fewer passes heard something, all of them must agree); 1 = the surest pass alone decides.
+    min_elsewhere: how many passes must have heard another subject (an ``off_subject`` word of the
+        intents: "my foot", "period cramps") for the question to get the off-topic reply whatever
+        a pass routed it to (when fewer passes heard something, all of them); 0 = never. Noise is
+        heard as these words too ("mentioned" as "menstrual"), so by default every pass must.
     """
 
     min_confidence: float = 0.5
     min_agreeing: int = 2
+    min_elsewhere: int = 3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be between 0 and 1, not {self.min_confidence}")
         if not 1 <= self.min_agreeing <= 8:
             raise ValueError(f"min_agreeing must be between 1 and 8, not {self.min_agreeing}")
+        if not 0 <= self.min_elsewhere <= 8:
+            raise ValueError(f"min_elsewhere must be between 0 and 8, not {self.min_elsewhere}")
 
 
 @dataclass(frozen=True)

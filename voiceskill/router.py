@@ -351,7 +351,10 @@ class Router:
             _has_any(stems, self._near_subject_first) and not _has_any(stems, self._focus_first))
         return _has_any(sure, self._subject_first) and not off_subject, off_subject
 
-    def _score(self, stems: list[str], confs: list[float], unheard: int, typed: bool) -> list[tuple[float, Intent]]:
+    def _score(self, stems: list[str], confs: list[float], unheard: int, typed: bool,
+               subject: tuple[bool, bool] | None = None) -> list[tuple[float, Intent]]:
+        """Every intent's score, best first; ``subject`` is :meth:`_subject` of the stems when the
+        caller has it already."""
         cfg = self.config
         intents = self.intents.intents
         n = len(intents)
@@ -381,7 +384,7 @@ class Router:
             # one shared word is weak evidence, however rare: full credit needs two
             share = (mass / self._example_mass[idx][e_idx]) ** 2 * min(1.0, count / 2)
             best_example[idx] = max(best_example[idx], share)
-        has_subject, off_subject = self._subject(stems, confs)
+        has_subject, off_subject = subject or self._subject(stems, confs)
         # a typed off-subject word is what was meant ("foot cramp right now", "i strained my glute");
         # a heard one may be a mishearing ("mentioned" heard as "menstrual")
         elsewhere = typed and _has_any(stems, self._off_subject_first) and (
@@ -449,9 +452,9 @@ class Router:
         the dialog decides what they say.
         """
         stems, confs, unheard, heard = self._read(text, confidences)
-        scored = self._score(stems, confs, unheard, typed=confidences is None)
-        top = tuple((i.name, round(s, 2)) for s, i in scored[:3])
         on_subject, elsewhere = self._subject(stems, confs)
+        scored = self._score(stems, confs, unheard, typed=confidences is None, subject=(on_subject, elsewhere))
+        top = tuple((i.name, round(s, 2)) for s, i in scored[:3])
         if not scored:
             return Reply(text, None, self._fallback, 0.0, top, elsewhere=elsewhere)
         score, intent = scored[0]

@@ -94,7 +94,7 @@ def main() -> int:
         shutil.copyfile(REPO / "voiceskill" / "data" / "glute-cramps.txt", copy)
         print(f"questions: {len(rows)} (questions.tsv + questions-more.tsv + blind.tsv)")
         print(line("built-in article, built intents", score(vs, copy, rows, patterns)))
-        for name in ("styles-a", "styles-c", "styles-g", "styles-b", "styles-d", "styles-h", "styles-i"):  # blind (b, d, h, i: totals only)
+        for name in ("styles-a", "styles-c", "styles-g", "styles-b", "styles-d", "styles-h", "styles-i", "styles-j", "styles-k"):  # blind (b, d, h, i, j, k: totals only)
             print(line(f"  {name}.tsv", score(vs, copy, evalsets.questions(OWN / f"{name}.tsv"), patterns)))
         new, total = more_says_new(vs, copy, rows)
         print(f"{'  tell me more after a built intent':<44} new text {new}/{total}")

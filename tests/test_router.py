@@ -167,7 +167,7 @@ def test_unexplained_words_weigh_more_when_the_subject_is_not_named() -> None:
     question = "which stretch helps a runner with tight hips"     # about hips, not cramps
     cues_only = RouterConfig(semantic=False)
     assert Router.load(config=cues_only).route(question).intent is None
-    lenient = Router.load(config=RouterConfig(unexplained_off_subject=1.0, semantic=False))
+    lenient = Router.load(config=RouterConfig(unexplained_off_subject=1.0, purpose_penalty=0.0, semantic=False))
     assert lenient.route(question).intent == "warmup"
 
 
@@ -327,3 +327,27 @@ def test_the_reply_says_when_another_subject_was_named(router: Router) -> None:
     assert router.route("foot cramp right now", heard).elsewhere
     assert not router.route("glute cramp right now", heard).elsewhere
     assert router.route("a cramp in my hand", [0.9] * 5).elsewhere  # near_subject without focus
+
+
+def test_a_cramp_described_then_what_to_do_asks_for_relief(router: Router) -> None:
+    """Tightness and knots are what a cramp feels like, but a question that describes one and asks
+    what to do about it wants the right-now answer, not the signs."""
+    assert router.route("my backside has gone tight as a drum, what should i do").intent == "relief_now"
+    assert router.route("glute is all knotted up mid lunge, how do i ease it").intent == "relief_now"
+
+
+def test_stopping_it_happening_again_is_prevention(router: Router) -> None:
+    assert router.route("my bum cramped again on the rower, what can i do to stop it").intent == "prevent"
+
+
+def test_asking_whether_food_is_the_cause_is_about_food(router: Router) -> None:
+    """"Why" and "reason" ask for causes, but a question whether the food is why wants the answer
+    about food, which the causes answer does not have."""
+    assert router.route("might my food be the reason my bum seizes up").intent == "diet"
+    assert router.route("is bad food why my backside keeps cramping").intent == "diet"
+
+
+def test_a_question_for_another_purpose_is_off_topic(router: Router) -> None:
+    """Without the subject, what a question is *for* decides what it is about."""
+    assert router.route("how much water should i drink for clearer skin").intent is None
+    assert router.route("how much water should i drink so my glutes stop cramping").intent == "water"

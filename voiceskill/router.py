@@ -40,7 +40,7 @@ from voiceskill.intents import (
 )
 from voiceskill.lexicon import is_english_word
 from voiceskill.settings import RouterConfig
-from voiceskill.text import FILLERS, UNK, stem, words
+from voiceskill.text import FILLERS, PURPOSE_MARKERS, PURPOSE_SKIP, UNK, stem, words
 
 if TYPE_CHECKING:
     from voiceskill.semantic import Embedder, IntentSimilarity
@@ -154,6 +154,21 @@ def _match(stems: Sequence[str], start: int, phrase: Phrase, max_gap: int) -> li
         at.append(j)
         j += 1
     return at
+
+
+def _purposes(stems: Sequence[str], content: set[int]) -> list[int]:
+    """Positions of the words a question says it is *for*: the first content word after "to",
+    "for" or "help" (past "a", "my", "me"...): "how much water to lose *weight*", "does magnesium
+    help me *sleep*"."""
+    out = []
+    for i, s in enumerate(stems):
+        if s in PURPOSE_MARKERS:
+            j = i + 1
+            while j < len(stems) and stems[j] in PURPOSE_SKIP:
+                j += 1
+            if j in content and stems[j] != UNK:
+                out.append(j)
+    return out
 
 
 _warned: set[str] = set()
@@ -391,6 +406,7 @@ class Router:
             self.intents.off_subject_final
             or (self.intents.off_subject_alone_final and not _has_any(stems, self._subject_first)))
         content_set = {i for i, s in enumerate(stems) if s not in STOP_STEMS}
+        purpose = _purposes(stems, content_set) if not has_subject else []
         content_stems = [stems[i] for i in content_set if stems[i] != UNK]
         heard = max(1, len(stems))
         unheard_share = unheard / heard
@@ -415,6 +431,7 @@ class Router:
                     unexplained = sum(st not in self._explains[idx] for st in content_stems)
                     factor = 1.0 if has_subject else cfg.unexplained_off_subject
                     score -= cfg.unexplained_penalty * factor * unexplained / len(content_stems)
+                    score -= cfg.purpose_penalty * sum(stems[j] not in self._explains[idx] for j in purpose)
                 if has_subject:
                     score += cfg.subject_bonus
                 else:

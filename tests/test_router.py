@@ -351,3 +351,6 @@ def test_a_question_for_another_purpose_is_off_topic(router: Router) -> None:
     """Without the subject, what a question is *for* decides what it is about."""
     assert router.route("how much water should i drink for clearer skin").intent is None
     assert router.route("how much water should i drink so my glutes stop cramping").intent == "water"
+    # ... and what it is *about*
+    assert router.route("should i talk to a doctor about my hay fever").intent is None
+    assert router.route("should i see a doctor about my glutes cramping every night").intent == "doctor"

@@ -157,9 +157,9 @@ def _match(stems: Sequence[str], start: int, phrase: Phrase, max_gap: int) -> li
 
 
 def _purposes(stems: Sequence[str], content: set[int]) -> list[int]:
-    """Positions of the words a question says it is *for*: the first content word after "to",
-    "for" or "help" (past "a", "my", "me"...): "how much water to lose *weight*", "does magnesium
-    help me *sleep*"."""
+    """Positions of the words a question says it is *for* or *about*: the first content word after
+    :data:`~voiceskill.text.PURPOSE_MARKERS` (past "a", "my", "me"...): "how much water to lose
+    *weight*", "does magnesium help me *sleep*", "a doctor about my *cholesterol*"."""
     out = []
     for i, s in enumerate(stems):
         if s in PURPOSE_MARKERS:

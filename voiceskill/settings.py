@@ -388,9 +388,9 @@ class RouterConfig:
     """Factor on ``unexplained_penalty`` when the utterance does not name the subject ("how much
     water is in a cucumber" is about cucumbers)."""
     purpose_penalty: float = 3.0
-    """Counted against an answer for each word a question without the subject says it is *for*
-    ("to", "for", "help me" + a word) that none of the answer's cues or examples explains: "how
-    much water should I drink to lose weight" is about losing weight."""
+    """Counted against an answer for each word a question without the subject says it is *for* or
+    *about* ("to", "for", "help me", "about my" + a word) that none of the answer's cues or examples
+    explains: "how much water should I drink to lose weight" is about losing weight."""
     min_margin: float = 0.0
     """An article answer must beat the best intent with another answer by this score, else the
     question is too close to call and gets the fallback (a wrong answer is worse than none)."""

@@ -151,8 +151,9 @@ STOPWORDS = frozenset(
 STOP_STEMS = frozenset(stem(w) for w in STOPWORDS)
 """The stems of :data:`STOPWORDS`."""
 
-PURPOSE_MARKERS = frozenset({"to", "for", "help"})
-"""Words after which a question names what it is for ("to lose weight", "for energy", "help me sleep")."""
+PURPOSE_MARKERS = frozenset({"to", "for", "help", "about"})
+"""Words after which a question names what it is for or about ("to lose weight", "for energy", "help me
+sleep", "about my hay fever")."""
 PURPOSE_SKIP = frozenset({"a", "an", "the", "my", "your", "his", "her", "their", "me", "him", "them", "us", "some",
                           "more", "better", "get", "with"})
 """Words passed over to reach what a question is for ("help *me* sleep *better*", "for *my* dog")."""

@@ -354,3 +354,14 @@ def test_a_question_for_another_purpose_is_off_topic(router: Router) -> None:
     # ... and what it is *about*
     assert router.route("should i talk to a doctor about my hay fever").intent is None
     assert router.route("should i see a doctor about my glutes cramping every night").intent == "doctor"
+
+
+def test_nearly_sure_cues_answer_when_the_meaning_agrees() -> None:
+    """Typed: cue words just short of sure, and the same answer first in meaning, is an answer;
+    the meaning alone never is (it stays a miss when the cues are far from sure)."""
+    question = "glute went rigid mid deadlift, best move right this second"
+    assert Router.load().route(question).intent == "relief_now"
+    assert Router.load(config=RouterConfig(agree_min_confidence=1.0)).route(question).intent is None
+    # speech: both kinds of evidence read the same (possibly misheard) words, so no
+    heard = question.replace(",", "")
+    assert Router.load().route(heard, [0.9] * len(heard.split())).intent is None

@@ -493,6 +493,10 @@ class Router:
                         rescued = None
             elif not answered and not too_close and on_subject:
                 rescued = self._rescued(scored, sims)
+                # typed: the cue words nearly sure, and the meaning puts the same answer first
+                agreed = (rescued is None and confidences is None and not intent.meta
+                          and conf >= self.config.agree_min_confidence and self._agrees(intent, sims))
+                answered = answered or agreed
             if rescued is not None:
                 score, intent = rescued
                 conf = self.confidence(score + self.config.semantic_bonus)
@@ -517,6 +521,14 @@ class Router:
         if best == intent.name or sims[best] - sims[intent.name] <= veto:
             return False
         return not _sentences(self.intents.by_name(best).answer) & _sentences(intent.answer)
+
+    def _agrees(self, intent: Intent, sims: Mapping[str, float]) -> bool:
+        """Whether ``intent`` is the one closest in meaning (at least ``semantic_floor``, ahead of
+        the next by ``agree_margin``)."""
+        ranked = sorted(sims.items(), key=lambda pair: -pair[1])
+        if not ranked or ranked[0][0] != intent.name or ranked[0][1] < self.config.semantic_floor:
+            return False
+        return len(ranked) == 1 or ranked[0][1] - ranked[1][1] >= self.config.agree_margin
 
     def _rescued(self, scored: list[tuple[float, Intent]], sims: Mapping[str, float]) -> tuple[float, Intent] | None:
         """The intent a question on the subject that the cues left unsure is closest to in

@@ -417,6 +417,13 @@ class RouterConfig:
     semantic_floor: float = 0.35
     """A cue-chosen answer is held back when the question's similarity to that intent's examples
     is below this ("what time is it right now" is not about cramping right now); 0 = never."""
+    agree_min_confidence: float = 0.4
+    """A typed question the cue words are at least this sure of (below ``min_confidence``) gets
+    the answer when the meaning puts the same intent first (at least ``semantic_floor``, ahead of
+    the next by ``agree_margin``): two kinds of evidence agree. Not for speech, where both read
+    the same misheard words. 1 = off."""
+    agree_margin: float = 0.01
+    """How far ahead in meaning the intent must be for ``agree_min_confidence``."""
     semantic_switch: bool = True
     """When an answer is held back by meaning, the cues' second choice is answered instead if it
     is the intent the question is closest to in meaning, as for a rescue (``semantic_rescue``,

@@ -365,3 +365,9 @@ def test_nearly_sure_cues_answer_when_the_meaning_agrees() -> None:
     # speech: both kinds of evidence read the same (possibly misheard) words, so no
     heard = question.replace(",", "")
     assert Router.load().route(heard, [0.9] * len(heard.split())).intent is None
+
+
+def test_a_warning_is_a_sign() -> None:
+    """The article's "no sign that it is coming": asking whether a cramp gives warning is asking
+    for the signs."""
+    assert Router.load().route("is there any warning before a bum cramp kicks in").intent == "signs"

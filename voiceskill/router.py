@@ -171,6 +171,16 @@ def _purposes(stems: Sequence[str], content: set[int]) -> list[int]:
     return out
 
 
+def _closest(sims: Mapping[str, float]) -> tuple[str, float, float] | None:
+    """The intent closest in meaning: (name, similarity, lead over the next; its similarity when
+    it is the only one), or None without similarities."""
+    if not sims:
+        return None
+    ranked = sorted(sims.items(), key=lambda pair: -pair[1])
+    name, best = ranked[0]
+    return name, best, best - ranked[1][1] if len(ranked) > 1 else best
+
+
 _warned: set[str] = set()
 
 MIN_SEMANTIC_EXAMPLES = 3
@@ -525,20 +535,18 @@ class Router:
     def _agrees(self, intent: Intent, sims: Mapping[str, float]) -> bool:
         """Whether ``intent`` is the one closest in meaning (at least ``semantic_floor``, ahead of
         the next by ``agree_margin``)."""
-        ranked = sorted(sims.items(), key=lambda pair: -pair[1])
-        if not ranked or ranked[0][0] != intent.name or ranked[0][1] < self.config.semantic_floor:
-            return False
-        return len(ranked) == 1 or ranked[0][1] - ranked[1][1] >= self.config.agree_margin
+        closest = _closest(sims)
+        return (closest is not None and closest[0] == intent.name and closest[1] >= self.config.semantic_floor
+                and closest[2] >= self.config.agree_margin)
 
     def _rescued(self, scored: list[tuple[float, Intent]], sims: Mapping[str, float]) -> tuple[float, Intent] | None:
         """The intent a question on the subject that the cues left unsure is closest to in
         meaning, when it clearly leads the others in meaning (its cue score, to which the
         caller adds ``semantic_bonus``); else None."""
-        if not sims:
+        closest = _closest(sims)
+        if closest is None:
             return None
-        ranked = sorted(sims.items(), key=lambda pair: -pair[1])
-        name, best = ranked[0]
-        lead = best - ranked[1][1] if len(ranked) > 1 else best
+        name, best, lead = closest
         if best < self.config.semantic_rescue or lead < self.config.semantic_margin:
             return None
         return next(((s, i) for s, i in scored if i.name == name), None)

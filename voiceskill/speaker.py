@@ -158,18 +158,50 @@ def synthesize_request(engine: Any, request: dict[str, Any]) -> None:
         english = ", ".join(sorted(v.id.rsplit("/", 1)[-1] for v in voices
                                    if v.id.rsplit("/", 1)[-1].startswith("en")))
         raise ValueError(f"eSpeak NG has no voice {voice!r} (English ones: {english})")
-    engine.setProperty("voice", match.id)
-    engine.setProperty("rate", int(request["rate_wpm"]))
+    rate_wpm = int(request["rate_wpm"])
     path = Path(request["path"])
     for _ in range(_ENGINE_TRIES):
-        # pyttsx3 2.99's espeak driver sometimes ends runAndWait() at once without writing the
-        # file (seen on a fresh engine with longer texts); asking again works.
+        if not _apply_voice_and_rate(engine, match.id, rate_wpm):
+            continue
+        # pyttsx3 2.99's espeak driver can return from runAndWait() before eSpeak has finished
+        # (it synthesizes on its own thread): wait for it, and ask again if no file came.
         path.unlink(missing_ok=True)
         engine.save_to_file(request["text"], str(path))
         engine.runAndWait()
+        _espeak().Synchronize()
         if path.is_file() and path.stat().st_size > 44:
             return
-    raise RuntimeError(f"pyttsx3 wrote no audio in {_ENGINE_TRIES} tries")
+    raise RuntimeError(f"pyttsx3 wrote no audio at {rate_wpm} words per minute in {_ENGINE_TRIES} tries")
+
+
+def _espeak() -> Any:
+    """pyttsx3's ctypes binding of libespeak-ng (worker side only)."""
+    from pyttsx3.drivers import _espeak
+
+    return _espeak
+
+
+def _apply_voice_and_rate(engine: Any, voice_id: str, rate_wpm: int) -> bool:
+    """Set the voice and rate so that they hold for the next synthesis; False if they did not.
+
+    pyttsx3 runs eSpeak NG asynchronously: a property set is only queued in eSpeak's command
+    queue, and pyttsx3's endLoop() cancels that queue when eSpeak is still busy, which drops the
+    queued rate (a CI run once spoke at the default 200 words per minute). So the engine is made
+    idle first (a fresh one holds commands until its first loop), the properties are set, and
+    eSpeak's queue is drained before anything can cancel it, and the rate eSpeak then reports
+    is checked.
+    """
+    espeak = _espeak()
+    if engine.isBusy():
+        engine.runAndWait()
+        espeak.Synchronize()
+    engine.setProperty("voice", voice_id)
+    engine.setProperty("rate", rate_wpm)
+    espeak.Synchronize()
+    current = espeak.dll.espeak_GetParameter(espeak.RATE, 1)  # pyttsx3's binding drops `current`
+    if current != rate_wpm:
+        log.warning("eSpeak NG kept %s words per minute, not %s: setting it again", current, rate_wpm)
+    return bool(current == rate_wpm)
 
 
 def worker_main(synth: Callable[[Any, dict[str, Any]], None] = synthesize_request) -> int:

@@ -177,6 +177,22 @@ def test_the_decision_needs_two_passes_to_agree() -> None:
         DecisionConfig(min_agreeing=0)
 
 
+def test_a_split_vote_needs_a_surer_router() -> None:
+    """Two passes of three on one topic answer only when the router is at least
+    ``split_min_confidence`` sure of it; when every pass chose it, ``min_confidence`` is enough."""
+    unsure, sure = transcript("much water", 0.9), transcript("how much water should i drink")
+    causes = transcript("why do my glutes cramp")
+    assert 0.5 <= router_confidence(unsure) < 0.7 <= router_confidence(sure)
+    split_unsure = [Heard("a", unsure), Heard("b", causes), Heard("c", unsure)]
+    assert not decide(split_unsure, ROUTER).caught
+    assert decide(split_unsure, ROUTER, DecisionConfig(split_min_confidence=0.5)).caught
+    assert decide([Heard("a", sure), Heard("b", causes), Heard("c", sure)], ROUTER).caught
+    every = decide([Heard("a", unsure), Heard("b", unsure), Heard("c", unsure)], ROUTER)
+    assert every.caught and every.reply is not None and every.reply.intent == "water"
+    with pytest.raises(ValueError):
+        DecisionConfig(split_min_confidence=1.5)
+
+
 def test_one_persons_questions_are_a_session_until_an_idle_time() -> None:
     """Questions close together keep the speaker adaptation (keep_speaker) and the dialog's topic;
     after ``session_idle_s`` without a question the recognizer forgets the speaker and the dialog

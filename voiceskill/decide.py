@@ -9,7 +9,8 @@ than a miss (the person asks again), so the rules lean towards not answering:
 * the topic most passes are sure of wins (then the surest hypothesis);
 * a topic is answered only when enough passes chose it (``min_agreeing``): the small model turns
   noise into different article words in differently cleaned copies of the audio, while what was
-  really said tends to come through in more than one;
+  really said tends to come through in more than one; when the passes are split (two of three),
+  the router must also be surer of it (``split_min_confidence``);
 * a question that enough passes heard naming another subject (``min_elsewhere``: "my foot",
   "stomach cramps", "I strained it") gets the off-topic reply, however sure a pass is of a topic:
   the grammar turns the rest of it into a question about cramps.
@@ -76,7 +77,9 @@ def _decide(routed: Sequence[tuple[Heard, Reply]], first: Heard | None, config: 
         # no pass is sure of a topic: the off-topic reply when one was heard clearly
         heard, reply = max(routed, key=lambda pair: pair[1].confidence)
         return Decision(heard, reply, reply.intent is None)
-    return Decision(heard, reply, support[reply.intent] >= min(config.min_agreeing, len(routed)))
+    agreed = support[reply.intent] >= min(config.min_agreeing, len(routed))
+    split = any(other.intent != reply.intent for _, other in routed)
+    return Decision(heard, reply, agreed and (not split or reply.confidence >= config.split_min_confidence))
 
 
 def decide(hypotheses: Sequence[Heard], router: Routes, config: DecisionConfig = DecisionConfig()) -> Decision:

@@ -442,11 +442,16 @@ class DecisionConfig:
         intents: "my foot", "period cramps") for the question to get the off-topic reply whatever
         a pass routed it to (when fewer passes heard something, all of them); 0 = never. Noise is
         heard as these words too ("mentioned" as "menstrual"), so by default every pass must.
+    split_min_confidence: when the passes that heard something did not all choose the topic (two
+        of three did), the router must be at least this sure of it (0..1); ``min_confidence`` or
+        less = no extra bar. Noise turns words into other article words in one pass more often
+        than in all of them: a split vote is where most wrong answers come from.
     """
 
     min_confidence: float = 0.5
     min_agreeing: int = 2
     min_elsewhere: int = 3
+    split_min_confidence: float = 0.65
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -455,6 +460,8 @@ class DecisionConfig:
             raise ValueError(f"min_agreeing must be between 1 and 8, not {self.min_agreeing}")
         if not 0 <= self.min_elsewhere <= 8:
             raise ValueError(f"min_elsewhere must be between 0 and 8, not {self.min_elsewhere}")
+        if not 0.0 <= self.split_min_confidence <= 1.0:
+            raise ValueError(f"split_min_confidence must be between 0 and 1, not {self.split_min_confidence}")
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,8 @@ def test_a_split_vote_needs_a_surer_router() -> None:
     ``split_min_confidence`` sure of it; when every pass chose it, ``min_confidence`` is enough."""
     unsure, sure = transcript("much water", 0.9), transcript("how much water should i drink")
     causes = transcript("why do my glutes cramp")
-    assert 0.5 <= router_confidence(unsure) < 0.7 <= router_confidence(sure)
+    bar = DecisionConfig().split_min_confidence
+    assert DecisionConfig().min_confidence <= router_confidence(unsure) < bar <= router_confidence(sure)
     split_unsure = [Heard("a", unsure), Heard("b", causes), Heard("c", unsure)]
     assert not decide(split_unsure, ROUTER).caught
     assert decide(split_unsure, ROUTER, DecisionConfig(split_min_confidence=0.5)).caught

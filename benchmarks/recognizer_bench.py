@@ -51,7 +51,7 @@ from evalsets import FALLBACK, judge, states_a_fact, with_settings  # noqa: E402
 from voiceskill.decide import decide, settled  # noqa: E402
 from voiceskill.settings import DecisionConfig  # noqa: E402
 from voiceskill.app import file_passes, open_ear, question_vocabulary  # noqa: E402
-from voiceskill.models import resolve_model_dir  # noqa: E402
+from voiceskill.models import ENV_VAR, resolve_model_dir  # noqa: E402
 from voiceskill.passes import Heard, hear_file  # noqa: E402
 from voiceskill.recognizer import SpeechModel, Transcript, Word  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
@@ -82,6 +82,9 @@ def _code_key() -> str:
         h.update((REPO / "voiceskill" / name).read_bytes())
     h.update(repr((RecognizerConfig(), PRESETS)).encode())  # their settings (voiceskill/settings.py)
     h.update("\n".join(sorted(question_vocabulary(RecognizerConfig(), Router.load()) or ())).encode())
+    if os.environ.get(ENV_VAR, "").strip():  # another model, or a copy with other decoder options
+        model = resolve_model_dir()
+        h.update(str(model.resolve()).encode() + (model / "conf" / "model.conf").read_bytes())
     return h.hexdigest()[:12]
 
 

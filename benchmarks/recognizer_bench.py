@@ -16,7 +16,8 @@ Usage: python3 benchmarks/recognizer_bench.py [--questions TSV[,TSV]] [--noise g
   file to file, every pass every file); ``files`` as independent files (``voiceskill listen``:
   each file starts fresh, later passes only while the first is unclear).
 * Every pass's hypothesis (words with confidences) is stored in a cache keyed by the audio, the
-  passes, the grammar and the recognizer code; ``--reuse`` answers again from the stored
+  passes, the grammar and the recognizer code (and the model's decoder options when
+  ``VOICESKILL_MODEL`` names the model); ``--reuse`` answers again from the stored
   hypotheses (router or decision changes in seconds, no recognition).
 * Judging: the spoken answer must match the topic's regex (shared/eval/topics.tsv). An on-topic
   question is *right*, *wrong* (another article answer) or *missed* (didn't catch that, or the

@@ -94,9 +94,10 @@ def main() -> int:
         shutil.copyfile(REPO / "voiceskill" / "data" / "glute-cramps.txt", copy)
         print(f"questions: {len(rows)} (questions.tsv + questions-more.tsv + blind.tsv)")
         print(line("built-in article, built intents", score(vs, copy, rows, patterns)))
-        # blind sets; l and m held out (totals only)
+        # blind sets; l, m and p held out (totals only)
         for name in ("styles-a", "styles-c", "styles-g", "styles-j",
-                     "styles-b", "styles-d", "styles-h", "styles-i", "styles-k", "styles-l", "styles-m", "styles-n", "styles-o"):
+                     "styles-b", "styles-d", "styles-h", "styles-i", "styles-k", "styles-l", "styles-m", "styles-n", "styles-o",
+                     "styles-p"):
             print(line(f"  {name}.tsv", score(vs, copy, evalsets.questions(OWN / f"{name}.tsv"), patterns)))
         new, total = more_says_new(vs, copy, rows)
         print(f"{'  tell me more after a built intent':<44} new text {new}/{total}")

@@ -26,7 +26,8 @@ DEFAULT = [EVAL / "questions.tsv", EVAL / "questions-more.tsv", OWN / "blind.tsv
            OWN / "styles-e.tsv", OWN / "styles-f.tsv", OWN / "styles-g.tsv",
            OWN / "styles-a.tsv", OWN / "styles-c.tsv", OWN / "styles-b.tsv", OWN / "styles-d.tsv", OWN / "styles-h.tsv",
            OWN / "styles-i.tsv", OWN / "styles-j.tsv", OWN / "styles-k.tsv",
-           OWN / "styles-l.tsv", OWN / "styles-m.tsv", OWN / "styles-n.tsv", OWN / "styles-o.tsv"]
+           OWN / "styles-l.tsv", OWN / "styles-m.tsv", OWN / "styles-n.tsv", OWN / "styles-o.tsv",
+           OWN / "styles-p.tsv"]
 
 
 def evaluate(router: Router, rows: list[tuple[str, str]], misses: bool) -> dict[str, int]:

@@ -6,7 +6,7 @@ Usage: python benchmarks/built_intents_bench.py [--voiceskill PATH]
 Runs `voiceskill ask --json` (one process per question set, questions on stdin) on:
   - the built-in article copied to a temporary file with no intents file beside it, on
     ../shared/eval/questions.tsv + questions-more.tsv and tests/data/blind.tsv (development),
-    and on the held-out style sets tests/data/styles-a.tsv and styles-b.tsv (totals only), judged
+    and on our blind style sets tests/data/styles-*.tsv (the held-out ones: totals only), judged
     by tests/evalsets.py `answer_ok` against ../shared/eval/topics.tsv;
   - the same copy with the file `voiceskill intents draft` writes beside it (drafted intents);
   - tests/data/shin-splints.txt (our second article) on its own question set.
@@ -94,11 +94,9 @@ def main() -> int:
         shutil.copyfile(REPO / "voiceskill" / "data" / "glute-cramps.txt", copy)
         print(f"questions: {len(rows)} (questions.tsv + questions-more.tsv + blind.tsv)")
         print(line("built-in article, built intents", score(vs, copy, rows, patterns)))
-        # blind sets; l, m and p held out (totals only)
-        for name in ("styles-a", "styles-c", "styles-g", "styles-j",
-                     "styles-b", "styles-d", "styles-h", "styles-i", "styles-k", "styles-l", "styles-m", "styles-n", "styles-o",
-                     "styles-p"):
-            print(line(f"  {name}.tsv", score(vs, copy, evalsets.questions(OWN / f"{name}.tsv"), patterns)))
+        # our blind style sets (evalsets.STYLE_SETS; the held-out ones: totals only)
+        for path in evalsets.style_sets():
+            print(line(f"  {path.name}", score(vs, copy, evalsets.questions(path), patterns)))
         new, total = more_says_new(vs, copy, rows)
         print(f"{'  tell me more after a built intent':<44} new text {new}/{total}")
         drafted = Path(tmp) / "drafted.txt"

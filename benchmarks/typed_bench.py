@@ -18,16 +18,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from evalsets import EVAL, FALLBACK, OWN, judge, questions, states_a_fact, with_settings  # noqa: E402
+from evalsets import EVAL, FALLBACK, OWN, judge, questions, states_a_fact, style_sets, with_settings  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
 from voiceskill.settings import RouterConfig  # noqa: E402
 
 DEFAULT = [EVAL / "questions.tsv", EVAL / "questions-more.tsv", OWN / "blind.tsv", OWN / "paraphrases.tsv",
-           OWN / "styles-e.tsv", OWN / "styles-f.tsv", OWN / "styles-g.tsv",
-           OWN / "styles-a.tsv", OWN / "styles-c.tsv", OWN / "styles-b.tsv", OWN / "styles-d.tsv", OWN / "styles-h.tsv",
-           OWN / "styles-i.tsv", OWN / "styles-j.tsv", OWN / "styles-k.tsv",
-           OWN / "styles-l.tsv", OWN / "styles-m.tsv", OWN / "styles-n.tsv", OWN / "styles-o.tsv",
-           OWN / "styles-p.tsv"]
+           *style_sets()]
 
 
 def evaluate(router: Router, rows: list[tuple[str, str]], misses: bool) -> dict[str, int]:

@@ -14,6 +14,13 @@ from conftest import REPO, SHARED
 EVAL = SHARED / "eval"
 OWN = REPO / "tests" / "data"
 
+STYLE_SETS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q")
+"""Our blind style sets, ``OWN / f"styles-{x}.tsv"``; which ones are held out: README, "Development"."""
+
+
+def style_sets() -> list[Path]:
+    return [OWN / f"styles-{x}.tsv" for x in STYLE_SETS]
+
 
 def _rows(path: Path) -> list[list[str]]:
     return [line.rstrip("\n").split("\t") for line in path.read_text().splitlines()

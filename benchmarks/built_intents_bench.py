@@ -9,10 +9,13 @@ Runs `voiceskill ask --json` (one process per question set, questions on stdin) 
     and on our blind style sets tests/data/styles-*.tsv (the held-out ones: totals only), judged
     by tests/evalsets.py `answer_ok` against ../shared/eval/topics.tsv;
   - the same copy with the file `voiceskill intents draft` writes beside it (drafted intents);
-  - tests/data/shin-splints.txt (our second article) on its own question set.
-Prints per set: right topic %, wrong topic % (answered with text that is not the topic's),
-off-topic answered (of the off-topic questions), and whether "tell me more" after each built
-intent says something new (`voiceskill chat`).
+  - our other articles (tests/data/shin-splints.txt, side-stitch.txt, doms.txt) on their own
+    question sets.
+Built intents are chosen by the learned ranker (voiceskill/ranker.py); every built-intent line
+is also given by cue words alone (`[router] ranker = false`), for comparison. Prints per set:
+right topic %, wrong topic % (answered with text that is not the topic's), off-topic answered
+(of the off-topic questions), and whether "tell me more" after each built intent says something
+new (`voiceskill chat`).
 """
 
 from __future__ import annotations
@@ -33,17 +36,20 @@ import evalsets  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 OWN = REPO / "tests" / "data"
+OTHER_ARTICLES = ("shin-splints", "side-stitch", "doms")
+"""Our other articles (tests only), each with NAME.questions.tsv and NAME.topics.tsv."""
 
 
-def ask(voiceskill: str, article: Path, questions: list[str]) -> list[dict[str, object]]:
-    out = subprocess.run([voiceskill, "-q", "ask", "--json", "--article", str(article)],
+def ask(voiceskill: str, article: Path, questions: list[str], config: Path | None = None) -> list[dict[str, object]]:
+    extra = ["--config", str(config)] if config is not None else []
+    out = subprocess.run([voiceskill, "-q", "ask", "--json", "--article", str(article), *extra],
                          input="\n".join(questions) + "\n", capture_output=True, text=True, check=True)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
 def score(voiceskill: str, article: Path, rows: list[tuple[str, str]],
-          patterns: dict) -> tuple[int, int, int, int, int]:
-    replies = ask(voiceskill, article, [q for _, q in rows])
+          patterns: dict, config: Path | None = None) -> tuple[int, int, int, int, int]:
+    replies = ask(voiceskill, article, [q for _, q in rows], config)
     assert len(replies) == len(rows), (len(replies), len(rows))
     right = wrong = off_answered = n_on = n_off = 0
     for (topic, _), reply in zip(rows, replies):
@@ -90,13 +96,20 @@ def main() -> int:
     rows = (evalsets.questions(SHARED / "eval" / "questions.tsv")
             + evalsets.questions(SHARED / "eval" / "questions-more.tsv") + evalsets.questions(OWN / "blind.tsv"))
     with tempfile.TemporaryDirectory() as tmp:
+        cues_only = Path(tmp) / "cues-only.toml"
+        cues_only.write_text("[router]\nranker = false\n")
+
+        def both(name: str, article: Path, rows: list[tuple[str, str]], patterns: dict) -> None:
+            print(line(name, score(vs, article, rows, patterns)))
+            print(line("    by cue words alone", score(vs, article, rows, patterns, cues_only)))
+
         copy = Path(tmp) / "article.txt"
         shutil.copyfile(REPO / "voiceskill" / "data" / "glute-cramps.txt", copy)
         print(f"questions: {len(rows)} (questions.tsv + questions-more.tsv + blind.tsv)")
-        print(line("built-in article, built intents", score(vs, copy, rows, patterns)))
+        both("built-in article, built intents", copy, rows, patterns)
         # our blind style sets (evalsets.STYLE_SETS; the held-out ones: totals only)
         for path in evalsets.style_sets():
-            print(line(f"  {path.name}", score(vs, copy, evalsets.questions(path), patterns)))
+            both(f"  {path.name}", copy, evalsets.questions(path), patterns)
         new, total = more_says_new(vs, copy, rows)
         print(f"{'  tell me more after a built intent':<44} new text {new}/{total}")
         drafted = Path(tmp) / "drafted.txt"
@@ -105,12 +118,12 @@ def main() -> int:
         print(line("built-in article, `intents draft` file", score(vs, drafted, rows, patterns)))
         print(line("built-in article, curated intents", score(vs, REPO / "voiceskill" / "data" / "glute-cramps.txt",
                                                              rows, patterns)))
-    shin = OWN / "shin-splints.txt"
-    shin_rows = evalsets.questions(OWN / "shin-splints.questions.tsv")
-    shin_patterns = evalsets.load_topics(OWN / "shin-splints.topics.tsv")
-    print(line("second article (shin splints), built", score(vs, shin, shin_rows, shin_patterns)))
-    new, total = more_says_new(vs, shin, shin_rows)
-    print(f"{'  tell me more after a built intent':<44} new text {new}/{total}")
+        for name in OTHER_ARTICLES:
+            article = OWN / f"{name}.txt"
+            own_rows = evalsets.questions(OWN / f"{name}.questions.tsv")
+            both(f"{name}.txt, built", article, own_rows, evalsets.load_topics(OWN / f"{name}.topics.tsv"))
+            new, total = more_says_new(vs, article, own_rows)
+            print(f"{'  tell me more after a built intent':<44} new text {new}/{total}")
     return 0
 
 

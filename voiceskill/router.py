@@ -43,6 +43,9 @@ from voiceskill.settings import RouterConfig
 from voiceskill.text import FILLERS, PURPOSE_MARKERS, PURPOSE_SKIP, UNK, stem, words
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from voiceskill.ranker import RankerWeights
     from voiceskill.semantic import Embedder, IntentSimilarity
 
 log = logging.getLogger(__name__)
@@ -210,11 +213,14 @@ class Router:
 
     def __init__(self, intents: IntentSet, article: Article, config: RouterConfig | None = None,
                  embedder: Embedder | None = None, *, embedder_id: str = "",
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, ranker_weights: RankerWeights | None = None) -> None:
         self.intents = intents
         self.article = article
         self.config = config or RouterConfig()
         self._similar: IntentSimilarity | None = None
+        self._passages: IntentSimilarity | None = None
+        self._ranker: RankerWeights | None = None
+        self._says: np.ndarray | None = None
         if embedder is not None and self.config.semantic:
             from voiceskill.semantic import IntentSimilarity
 
@@ -223,6 +229,15 @@ class Router:
             questions = {name: qs for name, qs in questions.items() if len(qs) >= MIN_SEMANTIC_EXAMPLES}
             if questions:
                 self._similar = IntentSimilarity(embedder, questions, identity=embedder_id, cache_dir=cache_dir)
+            elif self.config.ranker and intents.topics:
+                # no intent has questions of its own (built from an article): cue words and the
+                # meaning of each answer's passage are weighed together by the learned ranker
+                from voiceskill.ranker import RankerWeights, default_weights_path
+
+                passages = {i.name: [f"{i.label}. {i.answer}"] for i in intents.topics}
+                self._passages = IntentSimilarity(embedder, passages, identity=embedder_id, cache_dir=cache_dir, top=1)
+                self._ranker = ranker_weights or RankerWeights.load(default_weights_path())
+                self._says = self._sentences_said(intents.topics)
         self._fallback = fallback_text(intents)
         # cue index: first stem -> [(intent index, phrase, weight)]
         self._cues: dict[str, list[tuple[int, Phrase, float]]] = {}
@@ -264,7 +279,8 @@ class Router:
     @classmethod
     def load(cls, article: str | Path | None = None, intents: str | Path | None = None,
              config: RouterConfig | None = None, embedder: Embedder | None = None, *,
-             embedder_id: str = "", cache_dir: Path | None = None) -> Router:
+             embedder_id: str = "", cache_dir: Path | None = None,
+             ranker_weights: RankerWeights | None = None) -> Router:
         """Router for an article file (None: the built-in article) and its intents.
 
         The intents file defaults to ``ARTICLE.intents.toml`` beside the article; without one,
@@ -284,7 +300,8 @@ class Router:
         config = config or RouterConfig()
         if embedder is None and config.semantic:
             embedder, embedder_id, cache_dir = _semantic_model(config)
-        return cls(intent_set, art, config, embedder, embedder_id=embedder_id, cache_dir=cache_dir)
+        return cls(intent_set, art, config, embedder, embedder_id=embedder_id, cache_dir=cache_dir,
+                   ranker_weights=ranker_weights)
 
     # -- queries --------------------------------------------------------------------------------
     def vocabulary(self) -> frozenset[str]:
@@ -468,8 +485,9 @@ class Router:
         """Prepare to route these utterances (text, confidences): their semantic evidence is
         computed in one batch (the passes' hypotheses of one question). Routing is the same
         with or without it, only faster."""
-        if self._similar is not None:
-            self._similar.prime([self._read(text, confs)[3] for text, confs in utterances])
+        for similar in (self._similar, self._passages):
+            if similar is not None:
+                similar.prime([self._read(text, confs)[3] for text, confs in utterances])
 
     def route(self, text: str, confidences: Sequence[float] | None = None) -> Reply:
         """The intent and answer for one utterance; the fallback reply below ``min_confidence``.
@@ -485,6 +503,8 @@ class Router:
         if not scored:
             return Reply(text, None, self._fallback, 0.0, top, elsewhere=elsewhere)
         score, intent = scored[0]
+        if self._ranker is not None and not intent.meta:
+            return self._ranked(text, heard, scored, on_subject, elsewhere, top)
         conf = self.confidence(score)
         too_close = not intent.meta and score - self._rival(scored) < self.config.min_margin
         answered = conf >= self.config.min_confidence and not too_close
@@ -519,6 +539,49 @@ class Router:
             if topics and self.confidence(topics[0][0]) >= self.config.min_confidence:
                 hint = topics[0][1].name
         return Reply(text, intent.name, "" if intent.meta else intent.answer, conf, top, hint, elsewhere)
+
+    @staticmethod
+    def _sentences_said(topics: Sequence[Intent]) -> np.ndarray:
+        """``[i, s]`` is 1 when intent i's answer says sentence s (of all the answers' sentences)."""
+        import numpy as np
+
+        said = [_sentences(i.answer) for i in topics]
+        every = sorted(set().union(*said))
+        return np.array([[1.0 if s in mine else 0.0 for s in every] for mine in said])
+
+    def ranking_inputs(self, text: str, confidences: Sequence[float] | None = None
+                       ) -> tuple[list[str], dict[str, float], Mapping[str, float], bool] | None:
+        """What the learned ranker weighs for an utterance (topic intents' names, their cue
+        scores, their similarity in meaning, whether the subject is named), or None when it
+        would not be asked (no ranker, no article intent scored, or a meta command first)."""
+        if self._passages is None:
+            return None
+        stems, confs, unheard, heard = self._read(text, confidences)
+        on_subject, elsewhere = self._subject(stems, confs)
+        scored = self._score(stems, confs, unheard, typed=confidences is None, subject=(on_subject, elsewhere))
+        if not scored or scored[0][1].meta:
+            return None
+        return self._ranking_inputs(heard, scored, on_subject)
+
+    def _ranking_inputs(self, heard: str, scored: list[tuple[float, Intent]], on_subject: bool
+                        ) -> tuple[list[str], dict[str, float], Mapping[str, float], bool]:
+        assert self._passages is not None
+        names = [i.name for i in self.intents.topics]
+        cue = {i.name: s for s, i in scored if not i.meta}
+        return names, cue, self._passages(heard), on_subject
+
+    def _ranked(self, text: str, heard: str, scored: list[tuple[float, Intent]], on_subject: bool,
+                elsewhere: bool, top: tuple[tuple[str, float], ...]) -> Reply:
+        """The reply the learned ranker chooses (see :mod:`voiceskill.ranker`)."""
+        from voiceskill.ranker import choose
+
+        assert self._ranker is not None and self._says is not None
+        names, cue, meaning, _ = self._ranking_inputs(heard, scored, on_subject)
+        choice = choose(self._ranker, names, cue, meaning, self._says, on_subject)
+        if choice is None or choice.confidence < self.config.ranker_min_confidence:
+            return Reply(text, None, self._fallback, choice.confidence if choice else 0.0, top, elsewhere=elsewhere)
+        return Reply(text, choice.name, self.intents.by_name(choice.name).answer, choice.confidence, top,
+                     elsewhere=elsewhere)
 
     def _vetoed(self, intent: Intent, sims: Mapping[str, float], veto: float) -> bool:
         """Whether the answer is far in meaning from the question, or another intent (saying

@@ -429,6 +429,14 @@ class RouterConfig:
     is the intent the question is closest to in meaning, as for a rescue (``semantic_rescue``,
     ``semantic_margin``, ``semantic_bonus``), and closer than the held-back one by more than
     ``semantic_veto`` (also for speech): the cues and the meaning then agree on it."""
+    ranker: bool = True
+    """Intents built from an article (no example questions of their own) are chosen by a learned
+    model that weighs the cue words and how close the question is in meaning to each answer and
+    its heading together (:mod:`voiceskill.ranker`; needs the semantic model). False: by cue words
+    alone, as for curated intents without meaning."""
+    ranker_min_confidence: float = 0.7
+    """The learned ranker's probability that its choice is right, below which the fallback
+    answers."""
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ class Question:
     off_topic: bool
     features: np.ndarray | None  # None: the ranker is not asked (reply below)
     right: np.ndarray | None  # per intent: its answer is right for this question
-    on_subject: bool
+    evidence: ranker.Evidence | None
     plain_good: bool  # the router's reply without the ranker, judged as the benchmarks judge it
     plain_answered: bool
 
@@ -101,12 +101,10 @@ def read(article: Path, groups: dict[str, list[tuple[str, str]]], topics_file: P
             good = evalsets.answer_ok(topic, reply.intent, reply.answer, patterns)
             inputs = router.ranking_inputs(q)
             feats = right = None
-            on_subject = False
             if inputs is not None:
-                names, cue, meaning, on_subject = inputs
-                feats = ranker.choose_features(names, cue, meaning)
+                feats = ranker.choose_features(inputs.names, inputs.cue, inputs.meaning)
                 right = np.array([not off and evalsets.answer_ok(topic, i.name, i.answer, patterns) for i in topics])
-            out.append(Question(name, group, says, off, feats, right, on_subject, good,
+            out.append(Question(name, group, says, off, feats, right, inputs, good,
                                 reply.intent is not None))
     return out
 
@@ -152,10 +150,10 @@ def fit_choose(qs: list[Question], l2: float = 1e-3, steps: int = 1500) -> ranke
 
 def chosen(model: ranker.Model, q: Question) -> tuple[int, np.ndarray]:
     """The intent the ranker chooses for a question, and its trust features."""
-    assert q.features is not None
+    assert q.features is not None and q.evidence is not None
     p = ranker.probabilities(model, q.features)
     index, mass = ranker.pick(p, q.says)
-    return index, ranker.trust_features(q.features, p, mass, index, q.on_subject)
+    return index, ranker.trust_features(q.features, p, mass, index, q.evidence)
 
 
 def fit_trust(qs: list[Question], choose: ranker.Model, l2: float = 1e-2, steps: int = 3000) -> ranker.Model:

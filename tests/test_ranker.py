@@ -62,7 +62,7 @@ def test_the_most_probable_sentence_is_answered_by_its_most_probable_intent() ->
 
 def test_no_intents_no_choice() -> None:
     weights = ranker.RankerWeights.load(ranker.default_weights_path())
-    assert ranker.choose(weights, [], {}, {}, np.zeros((0, 0)), True) is None
+    assert ranker.choose(weights, ranker.Evidence([], {}, {}, True), np.zeros((0, 0))) is None
 
 
 def built(tmp_path: Path, **settings: object) -> Router:
@@ -76,12 +76,11 @@ def test_built_intents_are_chosen_by_the_ranker(tmp_path: Path) -> None:
     require(wordnet_available(), "WordNet (Debian package wordnet-base; scripts/dev.sh installs it)")
     router = built(tmp_path)
     question = "how much water should i drink for cramps"
-    inputs = router.ranking_inputs(question)
-    assert inputs is not None
-    names, cue, meaning, on_subject = inputs
-    assert on_subject and set(meaning) == set(names) and set(cue) <= set(names)
+    evidence = router.ranking_inputs(question)
+    assert evidence is not None and evidence.on_subject
+    assert set(evidence.meaning) == set(evidence.names) and set(evidence.cue) <= set(evidence.names)
     weights = ranker.RankerWeights.load(ranker.default_weights_path())
-    choice = ranker.choose(weights, names, cue, meaning, router._says, on_subject)
+    choice = ranker.choose(weights, evidence, router._says)
     reply = router.route(question)
     assert choice is not None and reply.confidence == pytest.approx(choice.confidence)
     assert reply.intent == choice.name and "water" in reply.answer

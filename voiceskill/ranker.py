@@ -90,6 +90,20 @@ def default_weights_path() -> Path:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What the ranker weighs for one question."""
+
+    names: Sequence[str]
+    """The article's intents (not the meta commands), in the order of the rows of ``says``."""
+    cue: Mapping[str, float]
+    """Cue scores of the intents any cue was heard for."""
+    meaning: Mapping[str, float]
+    """Every intent's similarity in meaning (0..1) to the question."""
+    on_subject: bool
+    """The question names the article's subject."""
+
+
+@dataclass(frozen=True)
 class Choice:
     name: str
     confidence: float
@@ -112,13 +126,13 @@ def choose_features(names: Sequence[str], cue: Mapping[str, float], meaning: Map
 
 
 def trust_features(features: np.ndarray, probability: np.ndarray, sentence_mass: float, chosen: int,
-                   on_subject: bool) -> np.ndarray:
+                   evidence: Evidence) -> np.ndarray:
     """The :data:`TRUST_FEATURES` of the ``chosen`` row of :func:`choose_features`."""
     import numpy as np
 
     f = features
     return np.array([1.0, sentence_mass, probability[chosen], f[chosen, 0], f[:, 0].max(), f[chosen, 4],
-                     f[:, 4].max(), f[chosen, 3], f[chosen, 6], float(on_subject)])
+                     f[:, 4].max(), f[chosen, 3], f[chosen, 6], float(evidence.on_subject)])
 
 
 def _linear(model: Model, x: np.ndarray) -> np.ndarray:
@@ -153,14 +167,13 @@ def pick(p: np.ndarray, says: np.ndarray) -> tuple[int, float]:
     return int(np.where(says[:, best] > 0, p, -1.0).argmax()), float(mass[best])
 
 
-def choose(weights: RankerWeights, names: Sequence[str], cue: Mapping[str, float], meaning: Mapping[str, float],
-           says: np.ndarray, on_subject: bool) -> Choice | None:
+def choose(weights: RankerWeights, evidence: Evidence, says: np.ndarray) -> Choice | None:
     """The intent to answer with and how sure that it is right (0..1); None without intents.
-    ``says[i, s]`` is 1 when intent ``names[i]`` says sentence s of the article."""
-    if not names:
+    ``says[i, s]`` is 1 when intent ``evidence.names[i]`` says sentence s of the article."""
+    if not evidence.names:
         return None
-    features = choose_features(names, cue, meaning)
+    features = choose_features(evidence.names, evidence.cue, evidence.meaning)
     p = probabilities(weights.choose, features)
     chosen, mass = pick(p, says)
-    z = float(_linear(weights.trust, trust_features(features, p, mass, chosen, on_subject)))
-    return Choice(names[chosen], 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))))
+    z = float(_linear(weights.trust, trust_features(features, p, mass, chosen, evidence)))
+    return Choice(evidence.names[chosen], 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))))

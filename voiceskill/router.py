@@ -45,7 +45,7 @@ from voiceskill.text import FILLERS, PURPOSE_MARKERS, PURPOSE_SKIP, UNK, stem, w
 if TYPE_CHECKING:
     import numpy as np
 
-    from voiceskill.ranker import RankerWeights
+    from voiceskill.ranker import Evidence, RankerWeights
     from voiceskill.semantic import Embedder, IntentSimilarity
 
 log = logging.getLogger(__name__)
@@ -549,11 +549,9 @@ class Router:
         every = sorted(set().union(*said))
         return np.array([[1.0 if s in mine else 0.0 for s in every] for mine in said])
 
-    def ranking_inputs(self, text: str, confidences: Sequence[float] | None = None
-                       ) -> tuple[list[str], dict[str, float], Mapping[str, float], bool] | None:
-        """What the learned ranker weighs for an utterance (topic intents' names, their cue
-        scores, their similarity in meaning, whether the subject is named), or None when it
-        would not be asked (no ranker, no article intent scored, or a meta command first)."""
+    def ranking_inputs(self, text: str, confidences: Sequence[float] | None = None) -> Evidence | None:
+        """What the learned ranker weighs for an utterance, or None when it would not be asked
+        (no ranker, no article intent scored, or a meta command first)."""
         if self._passages is None:
             return None
         stems, confs, unheard, heard = self._read(text, confidences)
@@ -561,14 +559,14 @@ class Router:
         scored = self._score(stems, confs, unheard, typed=confidences is None, subject=(on_subject, elsewhere))
         if not scored or scored[0][1].meta:
             return None
-        return self._ranking_inputs(heard, scored, on_subject)
+        return self._evidence(heard, scored, on_subject)
 
-    def _ranking_inputs(self, heard: str, scored: list[tuple[float, Intent]], on_subject: bool
-                        ) -> tuple[list[str], dict[str, float], Mapping[str, float], bool]:
+    def _evidence(self, heard: str, scored: list[tuple[float, Intent]], on_subject: bool) -> Evidence:
+        from voiceskill.ranker import Evidence
+
         assert self._passages is not None
-        names = [i.name for i in self.intents.topics]
-        cue = {i.name: s for s, i in scored if not i.meta}
-        return names, cue, self._passages(heard), on_subject
+        return Evidence([i.name for i in self.intents.topics], {i.name: s for s, i in scored if not i.meta},
+                        self._passages(heard), on_subject)
 
     def _ranked(self, text: str, heard: str, scored: list[tuple[float, Intent]], on_subject: bool,
                 elsewhere: bool, top: tuple[tuple[str, float], ...]) -> Reply:
@@ -576,8 +574,7 @@ class Router:
         from voiceskill.ranker import choose
 
         assert self._ranker is not None and self._says is not None
-        names, cue, meaning, _ = self._ranking_inputs(heard, scored, on_subject)
-        choice = choose(self._ranker, names, cue, meaning, self._says, on_subject)
+        choice = choose(self._ranker, self._evidence(heard, scored, on_subject), self._says)
         if choice is None or choice.confidence < self.config.ranker_min_confidence:
             return Reply(text, None, self._fallback, choice.confidence if choice else 0.0, top, elsewhere=elsewhere)
         return Reply(text, choice.name, self.intents.by_name(choice.name).answer, choice.confidence, top,

@@ -210,14 +210,25 @@ class PulseSinks:
 
     def play_into_mic(self, pcm_or_wav: bytes | str | Path, rate_hz: int = RATE_HZ,
                       wait: bool = True) -> subprocess.Popen[bytes]:
-        """Play raw 16-bit mono PCM (at ``rate_hz``) or a WAV file/bytes into the mic sink."""
+        """Play raw 16-bit mono PCM (at ``rate_hz``) or a WAV file/bytes into the mic sink. With
+        ``wait=False`` it returns at once (paplay reads its input in real time, so writing it here
+        would block for all but the pipe's last 2 s): a thread feeds it, and killing the player
+        ends the thread."""
         proc = subprocess.Popen(["paplay", f"--device={self.mic_sink}", "--latency-msec=20"],
                                 stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert proc.stdin is not None
-        proc.stdin.write(_to_wav_bytes(pcm_or_wav, rate_hz))
-        proc.stdin.close()
+        data = _to_wav_bytes(pcm_or_wav, rate_hz)
+
+        def feed() -> None:
+            assert proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError, ValueError, OSError):
+                proc.stdin.write(data)
+                proc.stdin.close()
+
         if wait:
+            feed()
             proc.wait(timeout=600)
+        else:
+            threading.Thread(target=feed, name="paplay-feed", daemon=True).start()
         return proc
 
     def start_recording(self) -> Recording:

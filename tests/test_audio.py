@@ -57,24 +57,6 @@ def _heard(captured: bytes, reference: bytes, piece_s: float = 0.4) -> float:
     return sum(_best_correlation(captured, piece) > 0.9 for piece in pieces) / len(pieces)
 
 
-def _envelope(pcm: bytes, ms: int = 20) -> np.ndarray:
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-    n = RATE_HZ * ms // 1000
-    x = x[: x.size // n * n].reshape(-1, n)
-    return np.sqrt((x ** 2).mean(axis=1))
-
-
-def _envelope_match(captured: bytes, reference: bytes) -> float:
-    """Best normalised correlation of the 20 ms RMS envelopes over all alignments."""
-    a, ref = _envelope(captured), _envelope(reference)
-    a, ref = a - a.mean(), ref - ref.mean()
-    best = 0.0
-    for lag in range(0, a.size - ref.size + 1):
-        seg = a[lag: lag + ref.size] - a[lag: lag + ref.size].mean()
-        best = max(best, float(np.dot(seg, ref) / np.sqrt(np.dot(seg, seg) * np.dot(ref, ref) + 1e-9)))
-    return best
-
-
 def test_microphone_hears_what_is_played_into_the_mic() -> None:
     source = _bursts()
     with pulse_null_sinks() as pa, Microphone(MicConfig(device=pa.device)) as mic:
@@ -96,7 +78,9 @@ def test_microphone_converts_a_device_rate_other_than_16k() -> None:
         player.wait()
     assert chunks and all(len(c) == CHUNK_BYTES for c in chunks)
     assert len(chunks) > 100  # ~50 chunks per second of real time at 16 kHz
-    assert _envelope_match(b"".join(chunks), source) > 0.9
+    # piecewise, as above: one dropout on a busy machine costs one piece (the whole-envelope
+    # match, 0.9 needed, once gave 0.85 in CI)
+    assert _heard(b"".join(chunks), source) >= 0.8
 
 
 def test_overflow_is_counted_and_never_fatal() -> None:

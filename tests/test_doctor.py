@@ -229,7 +229,9 @@ def test_real_machine_is_ready(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     require(shutil.which("espeak-ng"), "espeak-ng (sudo apt install espeak-ng)")
     monkeypatch.setenv("VOICESKILL_MODEL", str(MODEL))
     with pulse_null_sinks("doctor") as pa:
-        tone = (np.sin(np.arange(16000 * 4) * 2 * np.pi * 300 / 16000) * 8000).astype("<i2").tobytes()
+        # long enough to outlast every check before the level test on a slow or busy machine (a
+        # 4 s tone ended before it once, and the level test heard silence); killed below
+        tone = (np.sin(np.arange(16000 * 30) * 2 * np.pi * 300 / 16000) * 8000).astype("<i2").tobytes()
         player = pa.play_into_mic(tone, wait=False)
         try:
             checks = doctor.run_checks(with_device(AppConfig(), pa.device))

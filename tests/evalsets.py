@@ -102,3 +102,23 @@ def with_settings(base: T, spec: str) -> T:
             raise ValueError(f"{type(base).__name__}: {name} takes true or false, not {value!r}")
         changes[name] = value.lower() == "true" if kind is bool else kind(value)  # ValueError if not a kind
     return dataclasses.replace(base, **changes)
+
+
+def rate(router: Any, rows: list[tuple[str, str]], patterns: dict[str, re.Pattern[str] | None]
+         ) -> tuple[float, float, float]:
+    """(right share, wrong share of on-topic questions, answered share of off-topic questions)
+    of typed questions, each the first of its own dialog."""
+    from voiceskill.dialog import Dialog
+
+    right = wrong = off = n_on = n_off = 0
+    for topic, question in rows:
+        reply = Dialog(router).handle(question)
+        good = answer_ok(topic, reply.intent, reply.answer, patterns)
+        if patterns[topic] is None:
+            n_off += 1
+            off += not good
+        else:
+            n_on += 1
+            right += good
+            wrong += (not good) and reply.intent is not None
+    return right / max(1, n_on), wrong / max(1, n_on), off / max(1, n_off)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, require
-from evalsets import EVAL, OWN, answer_ok, load_topics, questions
+from evalsets import EVAL, OWN, load_topics, questions, rate
 from voiceskill.article import builtin_article_path, load_article
 from voiceskill.builder import TYPE_STEMS, Draft, draft_intents
 from voiceskill.dialog import ALL_SAID, Dialog
@@ -62,22 +62,6 @@ def glute_cues(glute_copy: Path) -> Router:
 @pytest.fixture(scope="module")
 def shin_cues() -> Router:
     return Router.load(SHIN, config=RouterConfig(ranker=False))
-
-
-def rate(router: Router, rows: list[tuple[str, str]], patterns: dict) -> tuple[float, float, float]:
-    """(right share, wrong share of on-topic questions, answered share of off-topic questions)."""
-    right = wrong = off = n_on = n_off = 0
-    for topic, question in rows:
-        reply = Dialog(router).handle(question)
-        good = answer_ok(topic, reply.intent, reply.answer, patterns)
-        if patterns[topic] is None:
-            n_off += 1
-            off += not good
-        else:
-            n_on += 1
-            right += good
-            wrong += (not good) and reply.intent is not None
-    return right / n_on, wrong / n_on, off / max(1, n_off)
 
 
 def test_built_intents_have_unique_names(glute_router: Router, shin_router: Router) -> None:

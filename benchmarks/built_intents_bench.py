@@ -51,17 +51,7 @@ def score(voiceskill: str, article: Path, rows: list[tuple[str, str]],
           patterns: dict, config: Path | None = None) -> tuple[int, int, int, int, int]:
     replies = ask(voiceskill, article, [q for _, q in rows], config)
     assert len(replies) == len(rows), (len(replies), len(rows))
-    right = wrong = off_answered = n_on = n_off = 0
-    for (topic, _), reply in zip(rows, replies):
-        good = evalsets.answer_ok(topic, reply["intent"], str(reply["answer"]), patterns)
-        if patterns[topic] is None:
-            n_off += 1
-            off_answered += not good
-        else:
-            n_on += 1
-            right += good
-            wrong += (not good) and reply["intent"] is not None
-    return right, wrong, n_on, off_answered, n_off
+    return evalsets.tally(rows, [(r["intent"], str(r["answer"])) for r in replies], patterns)
 
 
 def line(name: str, figures: tuple[int, int, int, int, int]) -> str:

@@ -104,21 +104,29 @@ def with_settings(base: T, spec: str) -> T:
     return dataclasses.replace(base, **changes)
 
 
-def rate(router: Any, rows: list[tuple[str, str]], patterns: dict[str, re.Pattern[str] | None]
-         ) -> tuple[float, float, float]:
-    """(right share, wrong share of on-topic questions, answered share of off-topic questions)
-    of typed questions, each the first of its own dialog."""
-    from voiceskill.dialog import Dialog
-
+def tally(rows: list[tuple[str, str]], replies: list[tuple[str | None, str]],
+          patterns: dict[str, re.Pattern[str] | None]) -> tuple[int, int, int, int, int]:
+    """Judge each row's reply (intent, answer): (right, wrong, on-topic questions, off-topic
+    questions answered with a fact, off-topic questions). Wrong = answered, not right."""
     right = wrong = off = n_on = n_off = 0
-    for topic, question in rows:
-        reply = Dialog(router).handle(question)
-        good = answer_ok(topic, reply.intent, reply.answer, patterns)
+    for (topic, _), (intent, answer) in zip(rows, replies, strict=True):
+        good = answer_ok(topic, intent, answer, patterns)
         if patterns[topic] is None:
             n_off += 1
             off += not good
         else:
             n_on += 1
             right += good
-            wrong += (not good) and reply.intent is not None
+            wrong += (not good) and intent is not None
+    return right, wrong, n_on, off, n_off
+
+
+def rate(router: Any, rows: list[tuple[str, str]], patterns: dict[str, re.Pattern[str] | None]
+         ) -> tuple[float, float, float]:
+    """(right share, wrong share of on-topic questions, answered share of off-topic questions)
+    of typed questions, each the first of its own dialog."""
+    from voiceskill.dialog import Dialog
+
+    replies = [Dialog(router).handle(question) for _, question in rows]
+    right, wrong, n_on, off, n_off = tally(rows, [(r.intent, r.answer) for r in replies], patterns)
     return right / max(1, n_on), wrong / max(1, n_on), off / max(1, n_off)

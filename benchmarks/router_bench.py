@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Routing speed: median and p95 time to route one question after start-up.
 
-Usage: python benchmarks/router_bench.py [--rounds N] [--article FILE] [--no-ranker]
+Usage: python benchmarks/router_bench.py [--rounds N] [--article FILE] [--no-ranker] [--passage-model NAME]
 Routes every development question and every question of tests/data/paraphrases.tsv
 (including off-topic ones, and ASR-style variants with word confidences) N times each,
 timing each call with perf_counter_ns, and prints start-up (load) time, per-call figures and
 the process's peak RSS. --article: an article of your own (with no intents file beside it, its
-built intents, chosen by the learned ranker; --no-ranker: by cue words alone). The router keeps
+built intents, chosen by the learned ranker, comparing by --passage-model; --no-ranker: by cue
+words alone). The router keeps
 the meaning of the last 512 texts, so only the first round encodes each question: use
 --rounds 1 to time encodings.
 """
@@ -41,10 +42,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=50)
     ap.add_argument("--article", type=Path, default=None, help="an article file (default: the built-in one)")
     ap.add_argument("--no-ranker", action="store_true", help="built intents by cue words alone")
+    ap.add_argument("--passage-model", choices=("auto", "e5-small-v2", "all-MiniLM-L6-v2"), default="auto")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    router = Router.load(args.article, config=RouterConfig(ranker=not args.no_ranker))
+    router = Router.load(args.article, config=RouterConfig(ranker=not args.no_ranker,
+                                                           passage_model=args.passage_model))
     load_ms = (time.perf_counter() - t0) * 1000
+    if router.passage_model:
+        print(f"built answers compared by {router.passage_model}")
     questions = load_questions()
     with_conf = [(q, [0.8] * len(q.split())) for q in questions]
     times: list[float] = []

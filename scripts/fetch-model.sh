@@ -14,24 +14,12 @@ set -euo pipefail
 PYTHON=${PYTHON:-python3}
 version=${VOICESKILL_MODEL_VERSION:-0.3.45}
 name="vosk-model-en-$version"
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/voiceskill"
-export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"  # works from a checkout without pip install
-
-voiceskill() { "$PYTHON" -m voiceskill -q "$@"; }
+me=fetch-model
+# shellcheck source=maven.sh
+source "$(dirname "${BASH_SOURCE[0]}")/maven.sh"
 
 aar="$cache/$name.aar"
-fetch() {
-    command -v mvn >/dev/null || { echo "fetch-model: mvn not found (apt install maven); or run: voiceskill model download" >&2; exit 1; }
-    mkdir -p "$cache"
-    local out
-    if ! out=$(mvn -B -q dependency:copy "-Dartifact=com.alphacephei:vosk-model-en:$version:aar" \
-            "-DoutputDirectory=$cache" 2>&1); then
-        printf '%s\n' "$out" >&2
-        echo "fetch-model: mvn could not fetch com.alphacephei:vosk-model-en:$version; or run: voiceskill model download" >&2
-        exit 1
-    fi
-}
+fetch() { maven_copy "com.alphacephei:vosk-model-en:$version:aar" "voiceskill model download"; }
 
 if [[ ${1:-} == --aar ]]; then  # only make sure the AAR is cached, and print its path (tests install it)
     [[ -s $aar ]] || fetch

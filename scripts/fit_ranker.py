@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fit the learned ranker for built intents (voiceskill/ranker.py) and write its weights.
 
-Usage: .venv/bin/python scripts/fit_ranker.py [--sets SPEC] [--write]
+Usage: .venv/bin/python scripts/fit_ranker.py [--sets SPEC] [--passage-model NAME] [--write]
 
 Questions about several articles, each read with intents built from the article alone (the
 built-in article is copied with no intents file beside it):
@@ -21,7 +21,9 @@ is judged for it against the article's topics file. Then:
 It prints right / wrong / off-topic answered for each article without the ranker and, at a range
 of `[router] ranker_min_confidence`, with weights fitted on the other groups only (a group is one
 set of the built-in article, or one other article). With --write it replaces
-voiceskill/data/ranker.toml with weights fitted on all of them (temporary file, then rename).
+the passage model's weights (voiceskill/data/ranker.toml for all-MiniLM-L6-v2,
+ranker-e5-small-v2.toml for e5-small-v2; `--passage-model`) with weights fitted on all of them and
+the threshold `--min-confidence` (temporary file, then rename).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import evalsets  # noqa: E402
 from voiceskill import ranker  # noqa: E402
 from voiceskill.files import replacing  # noqa: E402
 from voiceskill.router import Router  # noqa: E402
-from voiceskill.settings import RouterConfig  # noqa: E402
+from voiceskill.settings import PassageModel, RouterConfig  # noqa: E402
 
 TUNING = "dev,a,c,e,f,g,i,j,n,o"
 OTHER_ARTICLES = "shin-splints,side-stitch,doms"
@@ -81,17 +83,18 @@ def zero_weights() -> ranker.RankerWeights:
     return ranker.RankerWeights(model(ranker.CHOOSE_FEATURES), model(ranker.TRUST_FEATURES))
 
 
-def read(article: Path, groups: dict[str, list[tuple[str, str]]], topics_file: Path, name: str) -> list[Question]:
+def read(article: Path, groups: dict[str, list[tuple[str, str]]], topics_file: Path, name: str,
+         passage_model: PassageModel) -> list[Question]:
     """The questions of ``groups`` (group -> rows) about ``article``, read with built intents."""
     patterns = evalsets.load_topics(topics_file)
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "article.txt"  # no intents file beside it
         shutil.copyfile(article, copy)
-        router = Router.load(copy, config=RouterConfig(), ranker_weights=zero_weights())
+        router = Router.load(copy, config=RouterConfig(passage_model=passage_model), ranker_weights=zero_weights())
         by_cues = Router.load(copy, config=replace(RouterConfig(), ranker=False))
     says = router._says
-    if says is None:
-        raise SystemExit("fit_ranker: the semantic model is not installed (scripts/dev.sh setup)")
+    if says is None or router.passage_model != passage_model:
+        raise SystemExit(f"fit_ranker: {passage_model} is not installed (scripts/dev.sh setup)")
     topics = router.intents.topics
     out = []
     for group, rows in groups.items():
@@ -109,12 +112,12 @@ def read(article: Path, groups: dict[str, list[tuple[str, str]]], topics_file: P
     return out
 
 
-def read_all(tuning: list[str], others: list[str]) -> list[Question]:
+def read_all(tuning: list[str], others: list[str], passage_model: PassageModel) -> list[Question]:
     qs = read(REPO / "voiceskill" / "data" / "glute-cramps.txt", {s: rows_of(s) for s in tuning},
-              evalsets.EVAL / "topics.tsv", "glute-cramps")
+              evalsets.EVAL / "topics.tsv", "glute-cramps", passage_model)
     for name in others:
         qs += read(evalsets.OWN / f"{name}.txt", {name: evalsets.questions(evalsets.OWN / f"{name}.questions.tsv")},
-                   evalsets.OWN / f"{name}.topics.tsv", name)
+                   evalsets.OWN / f"{name}.topics.tsv", name, passage_model)
     return qs
 
 
@@ -176,9 +179,9 @@ def fit_trust(qs: list[Question], choose: ranker.Model, l2: float = 1e-2, steps:
     return ranker.Model(ranker.TRUST_FEATURES, tuple(mean), tuple(scale), tuple(w))
 
 
-def fit(qs: list[Question]) -> ranker.RankerWeights:
+def fit(qs: list[Question], min_confidence: float = 0.7) -> ranker.RankerWeights:
     choose = fit_choose(qs)
-    return ranker.RankerWeights(choose, fit_trust(qs, choose))
+    return ranker.RankerWeights(choose, fit_trust(qs, choose), min_confidence)
 
 
 def plain(q: Question) -> str:
@@ -225,15 +228,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default=TUNING, help=f"tuning sets of the built-in article (default {TUNING})")
     ap.add_argument("--articles", default=OTHER_ARTICLES, help=f"other articles (default {OTHER_ARTICLES})")
-    ap.add_argument("--write", action="store_true", help="write voiceskill/data/ranker.toml")
+    ap.add_argument("--passage-model", choices=sorted(ranker.WEIGHTS_FILES), default="all-MiniLM-L6-v2",
+                    help="what compares questions with the answers ([router] passage_model; default %(default)s)")
+    ap.add_argument("--min-confidence", type=float, default=0.7,
+                    help="the threshold written with the weights (default %(default)s)")
+    ap.add_argument("--write", action="store_true",
+                    help="write the passage model's weights (voiceskill/data/ranker*.toml)")
     args = ap.parse_args()
-    qs = read_all(args.sets.split(","), [a for a in args.articles.split(",") if a])
+    qs = read_all(args.sets.split(","), [a for a in args.articles.split(",") if a], args.passage_model)
     print("each group judged by weights fitted on the other groups:")
     report(qs)
     if args.write:
-        path = ranker.default_weights_path()
+        path = ranker.default_weights_path(args.passage_model)
         with replacing(path) as tmp_path:
-            tmp_path.write_text(fit(qs).to_toml())
+            tmp_path.write_text(fit(qs, args.min_confidence).to_toml())
         print(f"wrote {path}")
     return 0
 

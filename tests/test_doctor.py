@@ -117,6 +117,22 @@ def test_semantic_model() -> None:
     assert c.ok and c.warning and c.detail == "sha256 differs"
 
 
+def test_the_passage_model_check() -> None:
+    from voiceskill.settings import RouterConfig
+
+    missing = raiser(ModelError("passage model e5-small-v2 not installed in /x"))
+
+    assert doctor.check_passage_model(RouterConfig(passage_model="all-MiniLM-L6-v2")).skipped
+    assert doctor.check_passage_model(RouterConfig(ranker=False)).skipped
+    c = doctor.check_passage_model(RouterConfig(), open_model=missing)
+    assert c.ok and c.warning and "all-MiniLM-L6-v2" in c.detail and "meaning --download" in c.fix
+    c = doctor.check_passage_model(RouterConfig(passage_model="e5-small-v2"), open_model=missing)
+    assert not c.ok and "not installed" in c.detail
+    found = type("M", (), {"folder": Path("/models/e5")})()
+    c = doctor.check_passage_model(RouterConfig(), open_model=lambda: found)
+    assert c.ok and not c.warning and "/models/e5" in c.detail
+
+
 def test_the_installed_semantic_weights_are_the_published_ones(tmp_path: Path) -> None:
     from voiceskill.semantic import SemanticError, find_model_dir, weights_problem
 

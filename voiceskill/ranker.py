@@ -53,6 +53,9 @@ class Model:
 class RankerWeights:
     choose: Model
     trust: Model
+    min_confidence: float = 0.7
+    """The trust below which the fallback answers, chosen when the weights were fitted
+    (``[router] ranker_min_confidence`` overrides it)."""
 
     @classmethod
     def load(cls, path: Path) -> RankerWeights:
@@ -68,25 +71,33 @@ class RankerWeights:
                         == len(model.weights):
                     raise ConfigError(f"{path}: [{part}] does not match this version's features")
                 models[part] = model
+            threshold = float(data.get("min_confidence", 0.7))
+            if not 0.0 < threshold <= 1.0:
+                raise ValueError(f"min_confidence {threshold} is not in (0, 1]")
         except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"{path}: unreadable ranker weights: {e}") from e
-        return cls(models["choose"], models["trust"])
+        return cls(models["choose"], models["trust"], threshold)
 
     def to_toml(self) -> str:
         def row(values: Sequence[float] | Sequence[str]) -> str:
             return "[" + ", ".join(f'"{v}"' if isinstance(v, str) else f"{v:.6g}" for v in values) + "]"
 
-        lines = ["# written by scripts/fit_ranker.py: see voiceskill/ranker.py"]
+        lines = ["# written by scripts/fit_ranker.py: see voiceskill/ranker.py", "",
+                 f"min_confidence = {self.min_confidence:.6g}"]
         for part, model in (("choose", self.choose), ("trust", self.trust)):
             lines += ["", f"[{part}]", f"features = {row(model.features)}", f"mean = {row(model.mean)}",
                       f"scale = {row(model.scale)}", f"weights = {row(model.weights)}"]
         return "\n".join(lines) + "\n"
 
 
-def default_weights_path() -> Path:
+WEIGHTS_FILES = {"all-MiniLM-L6-v2": "ranker.toml", "e5-small-v2": "ranker-e5-small-v2.toml"}
+"""The weights fitted with each model of meaning (``[router] passage_model``)."""
+
+
+def default_weights_path(passage_model: str = "all-MiniLM-L6-v2") -> Path:
     from importlib import resources
 
-    return Path(str(resources.files("voiceskill") / "data" / "ranker.toml"))
+    return Path(str(resources.files("voiceskill") / "data" / WEIGHTS_FILES[passage_model]))
 
 
 @dataclass(frozen=True)

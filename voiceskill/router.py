@@ -208,12 +208,44 @@ def _semantic_model(config: RouterConfig) -> tuple[Embedder | None, str, Path | 
         return None, "", None
 
 
+def _whole_questions(intents: IntentSet) -> dict[str, list[str]]:
+    """The intents with enough whole example questions for semantic evidence, and those questions
+    (built intents' examples are pairs of keywords)."""
+    questions = {i.name: [q for q in i.questions if len(q.split()) >= 3] for i in intents.topics}
+    return {name: qs for name, qs in questions.items() if len(qs) >= MIN_SEMANTIC_EXAMPLES}
+
+
+MINILM = "all-MiniLM-L6-v2"
+
+
+def _passage_model(config: RouterConfig) -> tuple[Embedder | None, str, str]:
+    """The model that compares questions with built intents' answers (``config.passage_model``):
+    (embedder, identity, name), or (None, "", MINILM) for the semantic model. ``auto`` takes
+    e5-small-v2 when it is installed (a warning once when it is not); named, it must load."""
+    if config.passage_model == MINILM:
+        return None, "", MINILM
+    try:
+        from voiceskill import e5
+
+        model = e5.shared_model()
+        return model, model.identity, e5.MODEL_NAME
+    except (ImportError, ModelError) as e:
+        if config.passage_model != "auto":
+            raise
+        if str(e) not in _warned:
+            _warned.add(str(e))
+            log.warning("built answers compared by %s: %s", MINILM, e)
+        return None, "", MINILM
+
+
 class Router:
     """Routes utterances to intents of one article. Immutable after construction."""
 
     def __init__(self, intents: IntentSet, article: Article, config: RouterConfig | None = None,
                  embedder: Embedder | None = None, *, embedder_id: str = "",
-                 cache_dir: Path | None = None, ranker_weights: RankerWeights | None = None) -> None:
+                 cache_dir: Path | None = None, ranker_weights: RankerWeights | None = None,
+                 passage_embedder: Embedder | None = None, passage_id: str = "",
+                 passage_name: str = MINILM) -> None:
         self.intents = intents
         self.article = article
         self.config = config or RouterConfig()
@@ -221,23 +253,26 @@ class Router:
         self._passages: IntentSimilarity | None = None
         self._ranker: RankerWeights | None = None
         self._says: np.ndarray | None = None
-        if embedder is not None and self.config.semantic:
+        if (embedder is not None or passage_embedder is not None) and self.config.semantic:
             from voiceskill.semantic import IntentSimilarity
 
-            # only whole questions: built intents' examples are pairs of keywords
-            questions = {i.name: [q for q in i.questions if len(q.split()) >= 3] for i in intents.topics}
-            questions = {name: qs for name, qs in questions.items() if len(qs) >= MIN_SEMANTIC_EXAMPLES}
-            if questions:
+            questions = _whole_questions(intents)
+            if questions and embedder is not None:
                 self._similar = IntentSimilarity(embedder, questions, identity=embedder_id, cache_dir=cache_dir)
-            elif self.config.ranker and intents.topics:
+            elif not questions and self.config.ranker and intents.topics:
                 # no intent has questions of its own (built from an article): cue words and the
                 # meaning of each answer's passage are weighed together by the learned ranker
                 from voiceskill.ranker import RankerWeights, default_weights_path
 
+                if passage_embedder is None:
+                    assert embedder is not None
+                    passage_embedder, passage_id, passage_name = embedder, embedder_id, MINILM
                 passages = {i.name: [f"{i.label}. {i.answer}"] for i in intents.topics}
-                self._passages = IntentSimilarity(embedder, passages, identity=embedder_id, cache_dir=cache_dir, top=1)
-                self._ranker = ranker_weights or RankerWeights.load(default_weights_path())
+                self._passages = IntentSimilarity(passage_embedder, passages, identity=passage_id,
+                                                  cache_dir=cache_dir, top=1, passages=True)
+                self._ranker = ranker_weights or RankerWeights.load(default_weights_path(passage_name))
                 self._says = self._sentences_said(intents.topics)
+        self.passage_model = passage_name if self._passages is not None else ""
         self._fallback = fallback_text(intents)
         # cue index: first stem -> [(intent index, phrase, weight)]
         self._cues: dict[str, list[tuple[int, Phrase, float]]] = {}
@@ -280,11 +315,14 @@ class Router:
     def load(cls, article: str | Path | None = None, intents: str | Path | None = None,
              config: RouterConfig | None = None, embedder: Embedder | None = None, *,
              embedder_id: str = "", cache_dir: Path | None = None,
-             ranker_weights: RankerWeights | None = None) -> Router:
+             ranker_weights: RankerWeights | None = None, passage_embedder: Embedder | None = None,
+             passage_name: str = MINILM) -> Router:
         """Router for an article file (None: the built-in article) and its intents.
 
         The intents file defaults to ``ARTICLE.intents.toml`` beside the article; without one,
-        intents are built from the article's own sections and sentences.
+        intents are built from the article's own sections and sentences, and their answers are
+        compared with questions by ``config.passage_model`` (or ``passage_embedder``, whose
+        ranker weights are ``passage_name``'s).
         """
         art = load_article(article)
         if intents is not None:
@@ -298,10 +336,20 @@ class Router:
             intent_set = build_intents(art)
         log.debug("router: %d intents from %s", len(intent_set.intents), intent_set.source)
         config = config or RouterConfig()
-        if embedder is None and config.semantic:
+        # an injected embedder (tests) also compares the passages unless one is injected for that
+        passage: tuple[Embedder | None, str, str] = (passage_embedder, passage_name, passage_name)
+        if embedder is None and passage_embedder is None and config.semantic and config.ranker \
+                and not _whole_questions(intent_set):
+            passage = _passage_model(config)
+        if passage[0] is None and embedder is None and config.semantic:
             embedder, embedder_id, cache_dir = _semantic_model(config)
+        elif passage[0] is not None and cache_dir is None:  # (the sentence model would compare nothing)
+            from voiceskill import semantic
+
+            cache_dir = semantic.cache_dir()
         return cls(intent_set, art, config, embedder, embedder_id=embedder_id, cache_dir=cache_dir,
-                   ranker_weights=ranker_weights)
+                   ranker_weights=ranker_weights, passage_embedder=passage[0], passage_id=passage[1],
+                   passage_name=passage[2])
 
     # -- queries --------------------------------------------------------------------------------
     def vocabulary(self) -> frozenset[str]:
@@ -575,7 +623,8 @@ class Router:
 
         assert self._ranker is not None and self._says is not None
         choice = choose(self._ranker, self._evidence(heard, scored, on_subject), self._says)
-        if choice is None or choice.confidence < self.config.ranker_min_confidence:
+        threshold = self.config.ranker_min_confidence or self._ranker.min_confidence
+        if choice is None or choice.confidence < threshold:
             return Reply(text, None, self._fallback, choice.confidence if choice else 0.0, top, elsewhere=elsewhere)
         return Reply(text, choice.name, self.intents.by_name(choice.name).answer, choice.confidence, top,
                      elsewhere=elsewhere)

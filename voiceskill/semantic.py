@@ -275,13 +275,16 @@ def _key(text: str) -> str:
 class IntentSimilarity:
     """Per-intent similarity of a text: the mean cosine of its ``top`` closest example questions
     of that intent. Example vectors are cached under ``cache_dir`` (keyed by the model and the
-    examples; written to a temporary file, then renamed); texts are cached in memory."""
+    examples; written to a temporary file, then renamed); texts are cached in memory. With
+    ``passages`` the texts compared with are article passages, encoded by the embedder's
+    ``encode_passages`` when it has one (:class:`voiceskill.e5.E5Small`)."""
 
     def __init__(self, embedder: Embedder, examples: Mapping[str, Sequence[str]], *,
-                 identity: str = "", cache_dir: Path | None = None, top: int = 2) -> None:
+                 identity: str = "", cache_dir: Path | None = None, top: int = 2, passages: bool = False) -> None:
         import numpy as np
 
         self._embedder = embedder
+        self._passages = passages
         self._names = [name for name, texts in examples.items() if texts]
         texts = [t for name in self._names for t in examples[name]]
         owner = np.array([i for i, name in enumerate(self._names) for _ in examples[name]])
@@ -302,7 +305,10 @@ class IntentSimilarity:
                     return np.asarray(cached, np.float32)
             except (OSError, ValueError):
                 log.warning("semantic: unreadable cache %s: computing it again", path)
-        vectors = np.concatenate([self._embedder.encode(texts[i:i + 32]) for i in range(0, len(texts), 32)]
+        # a model trained on queries against passages encodes the texts compared with as passages
+        encode = getattr(self._embedder, "encode_passages", None) if self._passages else None
+        encode = encode or self._embedder.encode
+        vectors = np.concatenate([encode(texts[i:i + 32]) for i in range(0, len(texts), 32)]
                                  ) if texts else np.zeros((0, 1), np.float32)
         if path is not None:
             try:

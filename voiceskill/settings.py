@@ -65,6 +65,7 @@ class MicConfig:
 
 
 TriggerKind = Literal["evdev", "terminal", "gpio", "wake"]
+PassageModel = Literal["auto", "e5-small-v2", "all-MiniLM-L6-v2"]
 KINDS: tuple[str, ...] = get_args(TriggerKind)
 
 
@@ -432,11 +433,16 @@ class RouterConfig:
     ranker: bool = True
     """Intents built from an article (no example questions of their own) are chosen by a learned
     model that weighs the cue words and how close the question is in meaning to each answer and
-    its heading together (:mod:`voiceskill.ranker`; needs the semantic model). False: by cue words
+    its heading together (:mod:`voiceskill.ranker`; needs ``passage_model``). False: by cue words
     alone, as for curated intents without meaning."""
-    ranker_min_confidence: float = 0.7
+    ranker_min_confidence: float = 0.0
     """The learned ranker's probability that its choice is right, below which the fallback
-    answers."""
+    answers; 0: the threshold fitted with the ranker's weights (``voiceskill/data/ranker*.toml``)."""
+    passage_model: PassageModel = "auto"
+    """What compares a question with the answers of built intents: ``e5-small-v2`` (a model
+    trained on questions against the passages answering them, :mod:`voiceskill.e5`; installed by
+    ``voiceskill model meaning``), ``all-MiniLM-L6-v2`` (the semantic model), or ``auto``: e5-small-v2
+    when it is installed, else all-MiniLM-L6-v2. Each has its own ranker weights."""
 
 
 @dataclass(frozen=True)

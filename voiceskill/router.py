@@ -518,6 +518,26 @@ class Router:
         scored.sort(key=lambda pair: -pair[0])
         return scored
 
+    def meaning(self, text: str, confidences: Sequence[float] | None = None) -> Mapping[str, float] | None:
+        """How close in meaning an utterance is to each intent's example questions (0..1), or
+        None when the router has no such evidence (built intents, or no semantic model)."""
+        if self._similar is None:
+            return None
+        return self._similar(self._read(text, confidences)[3])
+
+    @property
+    def topic_names(self) -> frozenset[str]:
+        """The article's intents (not the meta commands)."""
+        return frozenset(i.name for i in self.intents.topics)
+
+    def answer(self, name: str) -> str:
+        """The answer of the intent ``name``."""
+        return self.intents.by_name(name).answer
+
+    def shares_sentence(self, a: str, b: str) -> bool:
+        """Whether the answers of intents ``a`` and ``b`` say a sentence in common."""
+        return bool(_sentences(self.answer(a)) & _sentences(self.answer(b)))
+
     def confidence(self, score: float) -> float:
         return 1.0 - 2.0 ** (-max(score, 0.0) / self.config.score_at_half_confidence)
 

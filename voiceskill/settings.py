@@ -460,12 +460,19 @@ class DecisionConfig:
         of three did), the router must be at least this sure of it (0..1); ``min_confidence`` or
         less = no extra bar. Noise turns words into other article words in one pass more often
         than in all of them: a split vote is where most wrong answers come from.
+    learned: a learned model of every pass's evidence has the last word on answering a topic
+        (voiceskill.decide; for intents with example questions); false = the rules above alone.
+    learned_min_confidence: the learned model's probability that its answer is right, below which
+        it is not answered (0..1); 0 = the threshold fitted with its weights
+        (voiceskill/data/decision.toml).
     """
 
     min_confidence: float = 0.5
     min_agreeing: int = 2
     min_elsewhere: int = 3
     split_min_confidence: float = 0.65
+    learned: bool = True
+    learned_min_confidence: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -476,6 +483,8 @@ class DecisionConfig:
             raise ValueError(f"min_elsewhere must be between 0 and 8, not {self.min_elsewhere}")
         if not 0.0 <= self.split_min_confidence <= 1.0:
             raise ValueError(f"split_min_confidence must be between 0 and 1, not {self.split_min_confidence}")
+        if not 0.0 <= self.learned_min_confidence <= 1.0:
+            raise ValueError(f"learned_min_confidence must be between 0 and 1, not {self.learned_min_confidence}")
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ probability that its answer is right, and the most probable candidate is answere
 ``voiceskill/data/decision.toml``, written by ``scripts/fit_decision.py``). Below it the rules'
 off-topic reply stands, or the coach did not catch it. Meta commands stay with the rules, as do
 questions that ``min_elsewhere`` passes heard naming another subject, and questions heard in fewer
-than three passes (the model was fitted on three: an independent file
-whose later passes :func:`settled` skipped, a one-pass set-up).
+than three passes (the model was fitted on three: an independent file whose later passes
+:func:`settled` skipped, a one-pass set-up).
 Pure: the router is passed in, nothing is kept between questions.
 """
 

@@ -91,13 +91,18 @@ def _route(hypotheses: Sequence[Heard], router: Routes) -> list[tuple[Heard, Rep
     return [(h, router.route(h.transcript.text, h.transcript.confidences)) for h in heard]
 
 
+def _heard_elsewhere(routed: Sequence[tuple[Heard, Reply]], config: DecisionConfig) -> bool:
+    """Whether ``min_elsewhere`` of the passes (all of them when fewer heard something) heard
+    another subject: the question gets the off-topic reply."""
+    return bool(config.min_elsewhere) and sum(r.elsewhere for _, r in routed) >= min(config.min_elsewhere, len(routed))
+
+
 def _decide(routed: Sequence[tuple[Heard, Reply]], first: Heard | None, config: DecisionConfig,
             fallback: str) -> Decision:
     if not routed:
         return Decision(first, None, False)
-    elsewhere = [(h, reply) for h, reply in routed if reply.elsewhere]
-    if config.min_elsewhere and len(elsewhere) >= min(config.min_elsewhere, len(routed)):
-        heard, reply = max(elsewhere, key=lambda pair: pair[1].confidence)
+    if _heard_elsewhere(routed, config):
+        heard, reply = max(((h, r) for h, r in routed if r.elsewhere), key=lambda pair: pair[1].confidence)
         return Decision(heard, replace(reply, intent=None, answer=fallback, topic_hint=None), True)
     support: dict[str, int] = {}
     for _, reply in routed:
@@ -241,7 +246,7 @@ def decide_routed(routed: Sequence[tuple[Heard, Reply]], meanings: Sequence[Mapp
     if ruled.caught and ruled.reply is not None and ruled.reply.intent is not None \
             and ruled.reply.intent not in router.topic_names:
         return ruled  # a meta command
-    if config.min_elsewhere and sum(reply.elsewhere for _, reply in routed) >= min(config.min_elsewhere, len(routed)):
+    if _heard_elsewhere(routed, config):
         return ruled  # enough passes heard another subject: the off-topic reply
     weights = weights or shipped_weights()
     learned = _learned(routed, meanings, router, weights)

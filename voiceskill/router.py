@@ -247,6 +247,8 @@ class Router:
                  passage_embedder: Embedder | None = None, passage_id: str = "",
                  passage_name: str = MINILM) -> None:
         self.intents = intents
+        self.topic_names = frozenset(i.name for i in intents.topics)
+        """The article's intents (not the meta commands)."""
         self.article = article
         self.config = config or RouterConfig()
         self._similar: IntentSimilarity | None = None
@@ -524,11 +526,6 @@ class Router:
         if self._similar is None:
             return None
         return self._similar(self._read(text, confidences)[3])
-
-    @property
-    def topic_names(self) -> frozenset[str]:
-        """The article's intents (not the meta commands)."""
-        return frozenset(i.name for i in self.intents.topics)
 
     def answer(self, name: str) -> str:
         """The answer of the intent ``name``."""

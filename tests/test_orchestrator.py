@@ -50,6 +50,16 @@ def test_nothing_heard_says_didnt_catch() -> None:
     assert speaker.said == ["Sorry, I didn't catch that."] and turns[0].intent is None
 
 
+def test_what_the_decision_chose_is_said_not_the_words_routed_again() -> None:
+    # heard naming another subject: the decision step gives the off-topic reply, though the
+    # router alone would take these heard words for the glute-cramp relief answer
+    text = "foot cramp right now what do i do"
+    assert ROUTER.route(text, [1.0] * len(text.split())).intent == "relief_now"
+    orch, _, speaker, turns = make(text, {2: "press", 10: "release"})
+    orch.run(max_turns=1)
+    assert turns[0].intent is None and speaker.said == [ROUTER.fallback]
+
+
 def test_barge_in_stops_answer_and_listens_again() -> None:
     orch, source, speaker, turns = make("what is a cramp", {2: "press", 10: "release", 14: "press", 30: "release"},
                                         speak_reads=50)

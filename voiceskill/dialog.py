@@ -34,7 +34,13 @@ class Dialog:
         self._last, self._topic, self._more_index = "", None, 0
 
     def handle(self, text: str, confidences: Sequence[float] | None = None) -> Reply:
-        reply = self.router.route(text, confidences)
+        """Route an utterance and answer it in this conversation."""
+        return self.respond(self.router.route(text, confidences))
+
+    def respond(self, reply: Reply) -> Reply:
+        """Answer a reply already routed in this conversation: speech's decision step
+        (:mod:`voiceskill.decide`) chooses from every pass, and what it chose is what is said,
+        not what routing the chosen words alone again would give."""
         intents = self.router.intents
         if reply.intent == "more" and reply.topic_hint and (
                 self._topic is None or reply.topic_hint != self._topic.name):
@@ -56,7 +62,7 @@ class Dialog:
             answer = reply.answer
         if answer and reply.intent != "repeat":
             self._last = answer
-        log.debug("dialog: %r -> %s (%.2f) %s", text, reply.intent, reply.confidence, reply.scores)
+        log.debug("dialog: %r -> %s (%.2f) %s", reply.input, reply.intent, reply.confidence, reply.scores)
         return replace(reply, answer=answer)
 
     def _more(self) -> str:

@@ -241,14 +241,13 @@ class Orchestrator:
         caught = decision.caught
         best = decision.heard.transcript if decision.heard else None
         text = best.text if best else ""
-        confidences = list(best.confidences) if best else []
         turn.transcript = text
         heard = [w for w in text.split() if w != "[unk]"]
-        if not heard or not caught:
+        if not heard or not caught or decision.reply is None:
             turn.answer = self.config.didnt_catch
             turn.intent = None
         else:
-            reply = self.dialog.handle(text, confidences)
+            reply = self.dialog.respond(decision.reply)
             turn.intent, turn.confidence, turn.answer = reply.intent, reply.confidence, reply.answer
         if turn.answer:
             turn.playback = self.speaker.say(turn.answer)

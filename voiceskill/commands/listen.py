@@ -138,8 +138,8 @@ def run_listen(args: argparse.Namespace) -> int:
             text = heard.text if heard else ""
             if not args.session:
                 dialog.reset()  # independent files: no conversation carries over
-            if chosen.caught and heard is not None:
-                reply = dialog.handle(text, heard.confidences)
+            if chosen.caught and heard is not None and chosen.reply is not None:
+                reply = dialog.respond(chosen.reply)
                 intent, answer, conf = reply.intent, reply.answer, reply.confidence
             else:  # nothing heard (noise, mumbling), or not sure enough: what the coach says live
                 intent, answer = None, didnt_catch

@@ -160,6 +160,29 @@ def test_handle_answers_on_topic_and_does_not_handle_off_topic(coach: Coach, top
     assert NotHandled.from_event(off).text == coach.router.fallback
 
 
+def test_a_transcript_it_heard_is_answered_as_its_decision_chose(coach: Coach) -> None:
+    """Home Assistant hands the asr transcript back as a transcript event: the answer is what the
+    decision step chose from the words with their confidences, not the words routed as typed."""
+    from voiceskill.passes import Heard
+    from voiceskill.recognizer import Transcript as Words
+    from voiceskill.recognizer import Word
+
+    text = "why do my glutes keep cramping"
+    unsure = {"keep": 0.3, "cramping": 0.3}  # heard, but the recognizer was unsure of two words
+    words = tuple(Word(w, unsure.get(w, 1.0), 0.3 * i, 0.3 * i + 0.3) for i, w in enumerate(text.split()))
+    heard = coach.choose([Heard("plain", Words(text, words, True))])
+    assert heard.transcript.text == text
+    assert coach.router.route(text).intent == "causes"  # as typed
+
+    async def scenario(server: WyomingServer, port: int) -> tuple[Event, Event]:
+        return await ask(port, text, "d1"), await ask(port, text, "d2")
+
+    decided, typed = serve(coach, scenario)
+    assert NotHandled.is_type(decided.type), decided  # the decision: not sure of a topic
+    assert NotHandled.from_event(decided).text == coach.router.fallback
+    assert Handled.is_type(typed.type), typed  # once: the same words again are routed as typed
+
+
 def test_tell_me_more_goes_on_in_the_same_conversation_across_connections(coach: Coach) -> None:
     water = coach.router.intents.by_name("water")
 

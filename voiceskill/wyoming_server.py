@@ -7,10 +7,11 @@ One asyncio loop serves every connection (:class:`wyoming.server.AsyncServer`, o
   program (the coach's grammar-limited Vosk hearing) and, when a synthesizer is given, a **tts**
   program (the cached eSpeak NG voice, speaking only what the coach can say).
 * ``transcript`` -> ``handled`` (the answer) or ``not-handled`` (off-topic: the fallback text, so
-  Home Assistant can fall back to its own agent). Home Assistant opens one connection per
-  utterance and passes ``context.conversation_id``: :class:`Conversations` keeps one
-  :class:`~voiceskill.dialog.Dialog` per id ("say that again", "tell me more"), forgets it after
-  ``conversation_idle_s`` and keeps at most ``max_conversations``.
+  Home Assistant can fall back to its own agent). A transcript this server's ``asr`` returned is
+  answered as its decision step chose from every pass (once); any other text is routed as typed.
+  Home Assistant opens one connection per utterance and passes ``context.conversation_id``:
+  :class:`Conversations` keeps one :class:`~voiceskill.dialog.Dialog` per id ("say that again",
+  "tell me more"), forgets it after ``conversation_idle_s`` and keeps at most ``max_conversations``.
 * ``transcribe`` + ``audio-start``/``audio-chunk``/``audio-stop`` -> ``transcript``: audio in any
   rate, width and mono/stereo, converted to 16 kHz mono int16 with
   :class:`wyoming.audio.AudioChunkConverter` and decoded while it arrives (in a thread pool, so
@@ -140,6 +141,10 @@ class Coach:
         self.voice_name = voice_name
         self.decision = decision
         self._speakable: set[str] = {t.strip() for t in router.answers()}
+        self._decided: OrderedDict[str, Reply] = OrderedDict()
+
+    DECIDED = 256
+    """Transcripts whose decided reply is kept until a ``transcript`` event hands them back."""
 
     def open_ear(self) -> MultiPassRecognizer:
         """A fresh set of passes (recognizer sessions and denoisers) for one audio stream."""
@@ -151,12 +156,21 @@ class Coach:
         Assistant then says it did not understand, instead of answering another question)."""
         decision = decide(heard, self.router, self.decision)
         if decision.caught and decision.heard is not None:
+            if decision.reply is not None:  # answered as decided when Home Assistant hands it back
+                text = decision.heard.transcript.text
+                self._decided.pop(text, None)
+                self._decided[text] = decision.reply
+                while len(self._decided) > self.DECIDED:
+                    self._decided.popitem(last=False)
             return decision.heard
         name = decision.heard.name if decision.heard is not None else (heard[0].name if heard else "plain")
         return Heard(name, Words("", (), True))
 
     def answer(self, dialog: Dialog, text: str) -> Reply:
-        reply = dialog.handle(text)
+        """The reply to a transcript: what the decision step chose for it when this server heard
+        it (from every pass's words, once), else the text routed as typed."""
+        decided = self._decided.pop(text, None)
+        reply = dialog.respond(decided) if decided is not None else dialog.handle(text)
         if reply.answer:
             self._speakable.add(reply.answer.strip())  # finite: answers and dialog phrases
         return reply

@@ -197,8 +197,15 @@ def test_row21_ask_and_chat_obey_the_environment_and_the_file(tmp_path: Path) ->
 def test_row21_listen_and_transcribe_obey_the_environment(have_model: Path, dev_audio: list[AudioRow],
                                                           tmp_path: Path) -> None:
     good = clean_question(dev_audio, "how much water should i drink each day")
-    env = {"VOICESKILL_ROUTER_MIN_CONFIDENCE": "0.99"}
+    (line,) = json_lines(voiceskill("-q", "listen", "--json", str(good)).stdout)
+    assert line["intent"] == "water"
+    # by the rules alone (no learned decision), no pass counts below the router's threshold
+    env = {"VOICESKILL_DECISION_LEARNED": "false", "VOICESKILL_ROUTER_MIN_CONFIDENCE": "0.99"}
     (line,) = json_lines(voiceskill("-q", "listen", "--json", str(good), env=env).stdout)
+    assert line["intent"] is None and "water" in str(line["transcript"])
+    # the learned decision (every pass heard: a session) answers only at its own threshold or above
+    env = {"VOICESKILL_DECISION_LEARNED_MIN_CONFIDENCE": "1.0"}
+    (line,) = json_lines(voiceskill("-q", "listen", "--session", "--json", str(good), env=env).stdout)
     assert line["intent"] is None and "water" in str(line["transcript"])
     done = voiceskill("-q", "transcribe", str(good), env={"VOICESKILL_RECOGNIZER_RATE_HZ": "-1"})
     one_error_line(done, "VOICESKILL_RECOGNIZER_RATE_HZ")

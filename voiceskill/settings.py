@@ -350,7 +350,8 @@ class RouterConfig:
     """How a question is matched to the article's intents, and when it gets the fallback instead."""
 
     min_confidence: float = 0.5
-    """Replies below this confidence (0..1) become the fallback."""
+    """Replies below this confidence (0..1) become the fallback. For speech this is each pass's
+    reply: the decision step (``[decision]``) has the last word on what is answered."""
     score_at_half_confidence: float = 3.0
     """The score that maps to confidence 0.5 (confidence = 1 - 2^(-score/this))."""
     off_subject_penalty: float = 1.5

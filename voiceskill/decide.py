@@ -34,14 +34,13 @@ Pure: the router is passed in, nothing is kept between questions.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from voiceskill.linear import Model, linear, models_toml, read_models
+from voiceskill.linear import Model, linear, models_toml, probability, read_models
 from voiceskill.passes import Heard, hear_file
 from voiceskill.recognizer import Recognizer
 from voiceskill.router import Reply
@@ -212,7 +211,7 @@ def _learned(routed: Sequence[tuple[Heard, Reply]], meanings: Sequence[Mapping[s
         return None
     z = linear(weights.answer, x)
     best = int(z.argmax())
-    p = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, float(z[best])))))
+    p = probability(float(z[best]))
     name = names[best]
     chose = [(h, reply) for h, reply in routed if reply.intent == name]
     if chose:

@@ -5,6 +5,7 @@ threshold that was chosen with them."""
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ def linear(model: Model, x: np.ndarray) -> np.ndarray:
     import numpy as np
 
     return np.asarray(((x - np.array(model.mean)) / np.array(model.scale)) @ np.array(model.weights))
+
+
+def probability(z: float) -> float:
+    """The logistic of a model's score (clipped, so an extreme score cannot overflow)."""
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 def read_models(path: Path, parts: Mapping[str, tuple[str, ...]], what: str,

@@ -14,13 +14,12 @@ scores and ranks only, never words, so weights learned from questions about a fe
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voiceskill.linear import Model, linear, models_toml, read_models
+from voiceskill.linear import Model, linear, models_toml, probability, read_models
 
 if TYPE_CHECKING:
     import numpy as np
@@ -147,4 +146,4 @@ def choose(weights: RankerWeights, evidence: Evidence, says: np.ndarray) -> Choi
     p = probabilities(weights.choose, features)
     chosen, mass = pick(p, says)
     z = float(linear(weights.trust, trust_features(features, p, mass, chosen, evidence)))
-    return Choice(evidence.names[chosen], 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))))
+    return Choice(evidence.names[chosen], probability(z))

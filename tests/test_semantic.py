@@ -83,10 +83,27 @@ def test_the_cues_second_choice_is_answered_when_the_meaning_clearly_names_it(tm
 
 def test_an_answer_far_in_meaning_from_every_example_is_held_back(tmp_path: Path) -> None:
     question = "cramp water now"                 # no word of any topic: far from every example
-    router = small_router(tmp_path, TopicEmbedder(TOPICS), semantic_veto=1.0, semantic_veto_heard=1.0)
+    router = small_router(tmp_path, TopicEmbedder(TOPICS), semantic_veto=1.0, semantic_veto_heard=1.0,
+                          veto_overruled_lead=0.0)
     assert router.route(question).intent is None
-    floorless = small_router(tmp_path, TopicEmbedder(TOPICS), semantic_floor=0.0, semantic_veto=1.0)
+    floorless = small_router(tmp_path, TopicEmbedder(TOPICS), semantic_floor=0.0, semantic_veto=1.0,
+                             veto_overruled_lead=0.0)
     assert floorless.route(question).intent == "water"
+
+
+def test_decisive_cue_words_on_the_subject_are_not_held_back_by_meaning(tmp_path: Path) -> None:
+    question = "cramp water now"                 # far in meaning from every example, one cue, no rival
+    lead = small_router(tmp_path, None, semantic=False).score(question)[0][0]
+    assert lead >= RouterConfig().veto_overruled_lead
+    decisive = small_router(tmp_path, TopicEmbedder(TOPICS))
+    assert decisive.route(question).intent == "water"
+    # typed only: in speech a misheard word may be what carries the cue
+    assert decisive.route(question, [1.0] * 3).intent is None
+    # a lead short of the bar is held back, as is one off the subject ("water now")
+    assert small_router(tmp_path, TopicEmbedder(TOPICS), veto_overruled_lead=lead + 0.1).route(question).intent is None
+    off_subject = small_router(tmp_path, TopicEmbedder(TOPICS), veto_overruled_lead=0.1, min_confidence=0.1)
+    assert off_subject.score("water now")[0][0] > 0.1
+    assert off_subject.route("water now").intent is None
 
 
 def test_the_embedder_reads_typing_slips_corrected_and_misheard_words_dropped(tmp_path: Path) -> None:

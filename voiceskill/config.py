@@ -193,6 +193,7 @@ LIMITS: dict[str, tuple[float, float, str]] = {
     "router.ranker_min_confidence": (0, 1, ""),
     "decision.learned_min_confidence": (0, 1, ""),
     "router.semantic_veto_heard": (0, 1, ""),
+    "router.veto_overruled_lead": (0, 100, ""),
     "router.semantic_floor": (0, 1, ""),
     "router.semantic_bonus": (0, 100, ""),
     "speaker.rate_wpm": (80, 450, "words per minute"),

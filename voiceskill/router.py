@@ -577,7 +577,10 @@ class Router:
             sims = self._similar(heard)
             veto = self.config.semantic_veto if confidences is None else self.config.semantic_veto_heard
             rescued = None
-            if answered and self._vetoed(intent, sims, veto):
+            # typed words that leave no doubt: in speech a misheard word can carry a cue
+            decisive = (confidences is None and on_subject and self.config.veto_overruled_lead > 0
+                        and score - self._rival(scored) >= self.config.veto_overruled_lead)
+            if answered and not decisive and self._vetoed(intent, sims, veto):
                 log.debug("semantic veto of %s: %s", intent.name, sorted(sims.items(), key=lambda p: -p[1])[:2])
                 answered = False
                 # the cues' runner-up may take over when it is the one clearly closest in meaning

@@ -416,6 +416,12 @@ class RouterConfig:
     semantic_veto_heard: float = 0.05
     """``semantic_veto`` for recognized speech (words with confidences): a misheard word can carry
     a cue, so the meaning of what was heard must agree more closely."""
+    veto_overruled_lead: float = 5.0
+    """A cue-chosen answer to a typed question that names the subject is not held back by
+    meaning (``semantic_veto``, ``semantic_floor``) when its score leads every answer saying other
+    sentences by at least this: the words leave no doubt ("what are the warning signs my rear end
+    is about to spasm"). Not for speech, where a misheard word can carry a cue. 0 = meaning
+    always may hold it back."""
     semantic_floor: float = 0.35
     """A cue-chosen answer is held back when the question's similarity to that intent's examples
     is below this ("what time is it right now" is not about cramping right now); 0 = never."""

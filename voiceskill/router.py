@@ -249,6 +249,9 @@ class Router:
         self.intents = intents
         self.topic_names = frozenset(i.name for i in intents.topics)
         """The article's intents (not the meta commands)."""
+        self._by_name = {i.name: i for i in intents.intents}
+        self._said = {i.name: _sentences(i.answer) for i in intents.intents}
+        """Each intent's answer as its set of sentences (answers that share one say the same)."""
         self.article = article
         self.config = config or RouterConfig()
         self._similar: IntentSimilarity | None = None
@@ -529,21 +532,20 @@ class Router:
 
     def answer(self, name: str) -> str:
         """The answer of the intent ``name``."""
-        return self.intents.by_name(name).answer
+        return self._by_name[name].answer
 
     def shares_sentence(self, a: str, b: str) -> bool:
         """Whether the answers of intents ``a`` and ``b`` say a sentence in common."""
-        return bool(_sentences(self.answer(a)) & _sentences(self.answer(b)))
+        return bool(self._said[a] & self._said[b])
 
     def confidence(self, score: float) -> float:
         return 1.0 - 2.0 ** (-max(score, 0.0) / self.config.score_at_half_confidence)
 
-    @staticmethod
-    def _rival(scored: list[tuple[float, Intent]]) -> float:
+    def _rival(self, scored: list[tuple[float, Intent]]) -> float:
         """The best score of an article intent that would say something else than the top one
         (no sentence of its answer in the top one's, nor the other way round)."""
-        top = _sentences(scored[0][1].answer)
-        return max((max(s, 0.0) for s, i in scored[1:] if not i.meta and not top & _sentences(i.answer)),
+        top = scored[0][1].name
+        return max((max(s, 0.0) for s, i in scored[1:] if not i.meta and not self.shares_sentence(top, i.name)),
                    default=0.0)
 
     def prime(self, utterances: Sequence[tuple[str, Sequence[float] | None]]) -> None:
@@ -659,7 +661,7 @@ class Router:
         best = max(sims, key=lambda name: sims[name])
         if best == intent.name or sims[best] - sims[intent.name] <= veto:
             return False
-        return not _sentences(self.intents.by_name(best).answer) & _sentences(intent.answer)
+        return not self.shares_sentence(best, intent.name)
 
     def _agrees(self, intent: Intent, sims: Mapping[str, float]) -> bool:
         """Whether ``intent`` is the one closest in meaning (at least ``semantic_floor``, ahead of

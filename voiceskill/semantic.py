@@ -22,13 +22,13 @@ import json
 import logging
 import os
 import struct
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from voiceskill.bounded import Recent
 from voiceskill.errors import ModelError
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ class IntentSimilarity:
         self._matrix = self._example_vectors(texts, identity, cache_dir)
         self._owner = owner
         self._top = top
-        self._cache: OrderedDict[str, Mapping[str, float]] = OrderedDict()
+        self._cache: Recent[str, Mapping[str, float]] = Recent(self.CACHED)
 
     def _example_vectors(self, texts: list[str], identity: str, cache_dir: Path | None) -> np.ndarray:
         import numpy as np
@@ -327,11 +327,6 @@ class IntentSimilarity:
     CACHED = 512
     """Texts whose similarities are kept (the passes of one question often hear the same)."""
 
-    def _remember(self, text: str, sims: Mapping[str, float]) -> None:
-        self._cache[text] = sims
-        while len(self._cache) > self.CACHED:
-            self._cache.popitem(last=False)
-
     def _from_vectors(self, vectors: np.ndarray) -> list[Mapping[str, float]]:
         import numpy as np
 
@@ -346,14 +341,14 @@ class IntentSimilarity:
         new = list(dict.fromkeys(t for t in map(_key, texts) if t and t not in self._cache))
         if new and self._names:
             for text, sims in zip(new, self._from_vectors(self._embedder.encode(new))):
-                self._remember(text, sims)
+                self._cache[text] = sims
 
     def __call__(self, text: str) -> Mapping[str, float]:
         key = _key(text)
         if not key or not self._names:
             return {}
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        self.prime([key])
-        return self._cache[key]
+        known = self._cache.get(key)
+        if known is None:
+            self.prime([key])
+            known = self._cache.get(key)
+        return known or {}

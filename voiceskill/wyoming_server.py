@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -61,6 +60,7 @@ from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.tts import Synthesize
 
 from voiceskill import __version__
+from voiceskill.bounded import Recent
 from voiceskill.decide import decide
 from voiceskill.dialog import Dialog
 from voiceskill.passes import Heard, MultiPassRecognizer, open_passes
@@ -90,7 +90,7 @@ class Conversations:
         self.max_count = max_count
         self.idle_s = idle_s
         self.clock = clock
-        self._dialogs: OrderedDict[str, tuple[Dialog, float]] = OrderedDict()
+        self._dialogs: Recent[str, tuple[Dialog, float]] = Recent(max_count, self._dropped)
 
     def __len__(self) -> int:
         return len(self._dialogs)
@@ -104,21 +104,18 @@ class Conversations:
             return Dialog(self.router)
         now = self.clock()
         self._expire(now)
-        entry = self._dialogs.pop(conversation_id, None)
+        entry = self._dialogs.get(conversation_id)
         dialog = entry[0] if entry is not None else Dialog(self.router)
         self._dialogs[conversation_id] = (dialog, now)
-        while len(self._dialogs) > self.max_count:
-            dropped, _ = self._dialogs.popitem(last=False)
-            log.info("conversation %s dropped: more than %d conversations", dropped, self.max_count)
         return dialog
 
+    def _dropped(self, conversation_id: str, _entry: tuple[Dialog, float]) -> None:
+        log.info("conversation %s dropped: more than %d conversations", conversation_id, self.max_count)
+
     def _expire(self, now: float) -> None:
-        while self._dialogs:
-            oldest, (_, used) = next(iter(self._dialogs.items()))
-            if now - used < self.idle_s:
-                break
-            del self._dialogs[oldest]
-            log.debug("conversation %s expired after %.0f s idle", oldest, now - used)
+        while (oldest := self._dialogs.oldest()) is not None and now - oldest[1][1] >= self.idle_s:
+            self._dialogs.pop(oldest[0])
+            log.debug("conversation %s expired after %.0f s idle", oldest[0], now - oldest[1][1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,7 +138,7 @@ class Coach:
         self.voice_name = voice_name
         self.decision = decision
         self._speakable: set[str] = {t.strip() for t in router.answers()}
-        self._decided: OrderedDict[str, Reply] = OrderedDict()
+        self._decided: Recent[str, Reply] = Recent(self.DECIDED)
 
     DECIDED = 256
     """Transcripts whose decided reply is kept until a ``transcript`` event hands them back."""
@@ -157,11 +154,7 @@ class Coach:
         decision = decide(heard, self.router, self.decision)
         if decision.caught and decision.heard is not None:
             if decision.reply is not None:  # answered as decided when Home Assistant hands it back
-                text = decision.heard.transcript.text
-                self._decided.pop(text, None)
-                self._decided[text] = decision.reply
-                while len(self._decided) > self.DECIDED:
-                    self._decided.popitem(last=False)
+                self._decided[decision.heard.transcript.text] = decision.reply
             return decision.heard
         name = decision.heard.name if decision.heard is not None else (heard[0].name if heard else "plain")
         return Heard(name, Words("", (), True))
@@ -169,7 +162,7 @@ class Coach:
     def answer(self, dialog: Dialog, text: str) -> Reply:
         """The reply to a transcript: what the decision step chose for it when this server heard
         it (from every pass's words, once), else the text routed as typed."""
-        decided = self._decided.pop(text, None)
+        decided = self._decided.pop(text)
         reply = dialog.respond(decided) if decided is not None else dialog.handle(text)
         if reply.answer:
             self._speakable.add(reply.answer.strip())  # finite: answers and dialog phrases

@@ -46,5 +46,5 @@ class Recent(Generic[K, V]):
         return self._items.pop(key, None)
 
     def oldest(self) -> tuple[K, V] | None:
-        """The entry set longest ago, or None when empty."""
+        """The entry used longest ago, or None when empty."""
         return next(iter(self._items.items()), None)

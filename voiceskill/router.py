@@ -573,7 +573,8 @@ class Router:
         if self._ranker is not None and not intent.meta:
             return self._ranked(text, heard, scored, on_subject, elsewhere, top)
         conf = self.confidence(score)
-        too_close = not intent.meta and score - self._rival(scored) < self.config.min_margin
+        lead = score - self._rival(scored)  # over the best answer that says other sentences
+        too_close = not intent.meta and lead < self.config.min_margin
         answered = conf >= self.config.min_confidence and not too_close
         if self._similar is not None and (not answered or not intent.meta):
             sims = self._similar(heard)
@@ -581,7 +582,7 @@ class Router:
             rescued = None
             # typed words that leave no doubt: in speech a misheard word can carry a cue
             decisive = (confidences is None and on_subject and self.config.veto_overruled_lead > 0
-                        and score - self._rival(scored) >= self.config.veto_overruled_lead)
+                        and lead >= self.config.veto_overruled_lead)
             if answered and not decisive and self._vetoed(intent, sims, veto):
                 log.debug("semantic veto of %s: %s", intent.name, sorted(sims.items(), key=lambda p: -p[1])[:2])
                 answered = False

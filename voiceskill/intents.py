@@ -13,6 +13,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -86,11 +87,15 @@ class IntentSet:
             raise IntentsError(f"intents of {self.source or 'an intent set'} share names: {', '.join(dup)} "
                                f"(every intent needs its own name)")
 
+    @cached_property
+    def _named(self) -> dict[str, Intent]:
+        return {intent.name: intent for intent in self.intents}
+
     def by_name(self, name: str) -> Intent:
-        for intent in self.intents:
-            if intent.name == name:
-                return intent
-        raise KeyError(name)
+        try:
+            return self._named[name]
+        except KeyError:
+            raise KeyError(name) from None
 
     @property
     def topics(self) -> tuple[Intent, ...]:

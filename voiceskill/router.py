@@ -249,7 +249,6 @@ class Router:
         self.intents = intents
         self.topic_names = frozenset(i.name for i in intents.topics)
         """The article's intents (not the meta commands)."""
-        self._by_name = {i.name: i for i in intents.intents}
         self._said = {i.name: _sentences(i.answer) for i in intents.intents}
         """Each intent's answer as its set of sentences (answers that share one say the same)."""
         self.article = article
@@ -532,7 +531,7 @@ class Router:
 
     def answer(self, name: str) -> str:
         """The answer of the intent ``name``."""
-        return self._by_name[name].answer
+        return self.intents.by_name(name).answer
 
     def shares_sentence(self, a: str, b: str) -> bool:
         """Whether the answers of intents ``a`` and ``b`` say a sentence in common."""

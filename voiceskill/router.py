@@ -610,12 +610,11 @@ class Router:
                 hint = topics[0][1].name
         return Reply(text, intent.name, "" if intent.meta else intent.answer, conf, top, hint, elsewhere)
 
-    @staticmethod
-    def _sentences_said(topics: Sequence[Intent]) -> np.ndarray:
+    def _sentences_said(self, topics: Sequence[Intent]) -> np.ndarray:
         """``[i, s]`` is 1 when intent i's answer says sentence s (of all the answers' sentences)."""
         import numpy as np
 
-        said = [_sentences(i.answer) for i in topics]
+        said = [self._said[i.name] for i in topics]
         every = sorted(set().union(*said))
         return np.array([[1.0 if s in mine else 0.0 for s in every] for mine in said])
 

@@ -17,7 +17,7 @@ ROUTER = Router.load()
 
 def make(text: str, script: dict[int, str], *, hold: bool = True, n: int = 200, speak_reads: int = 5,
          stop_text: str = "", end_after: int = 10**9, config: LoopConfig | None = None,
-         record_dir: Path | None = None):
+         record_dir: Path | None = None, release_memory=None):
     source = ScriptedSource(n)
     speaker = FakeSpeaker(source, speak_reads=speak_reads)
     turns = []
@@ -26,7 +26,7 @@ def make(text: str, script: dict[int, str], *, hold: bool = True, n: int = 200, 
                         dialog=Dialog(ROUTER), speaker=speaker,
                         stop_spotter=FakeRecognizer(stop_text) if stop_text else None,
                         config=config or LoopConfig(earcons=True), on_turn=turns.append,
-                        record_dir=record_dir)
+                        record_dir=record_dir, release_memory=release_memory)
     return orch, source, speaker, turns
 
 
@@ -58,6 +58,20 @@ def test_what_the_decision_chose_is_said_not_the_words_routed_again() -> None:
     orch, _, speaker, turns = make(text, {2: "press", 10: "release"})
     orch.run(max_turns=1)
     assert turns[0].intent is None and speaker.said == [ROUTER.fallback]
+
+
+def test_memory_is_released_once_after_each_answer_has_played() -> None:
+    calls: list[tuple[int, bool]] = []
+    orch, source, speaker, turns = make(
+        "why do my glutes keep cramping", {3: "press", 20: "release", 40: "press", 60: "release"},
+        release_memory=lambda: calls.append((source.reads, speaker.is_speaking)))
+    orch.run(max_turns=2)
+    assert len(turns) == 2 and len(calls) == 1  # the loop ends as the second answer finishes
+    reads, speaking = calls[0]
+    assert 20 + speaker.speak_reads <= reads < 40 and not speaking
+    orch.step()
+    orch.step()
+    assert len(calls) == 2 and not calls[1][1]
 
 
 def test_barge_in_stops_answer_and_listens_again() -> None:

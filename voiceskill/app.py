@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voiceskill import heap
 from voiceskill.grammar import grammar_vocabulary
 from voiceskill.orchestrator import Orchestrator, Turn, utterance_words
 from voiceskill.passes import MultiPassRecognizer, open_passes
@@ -142,7 +143,8 @@ def build_pipeline(config: AppConfig, *, router: Router | None = None, intents: 
                                     speaker=speaker, stop_spotter=stop_spotter, denoiser=denoiser,
                                     config=loop, record_dir=config.general.record_dir,
                                     decision=config.decision, on_turn=on_turn,
-                                    session_idle_s=config.recognizer.session_idle_s)
+                                    session_idle_s=config.recognizer.session_idle_s,
+                                    release_memory=heap.release)
         yield Pipeline(router, model, trigger, speaker, recognizer, source, orchestrator)
 
 

@@ -79,7 +79,7 @@ class Orchestrator:
                  config: LoopConfig | None = None, record_dir: Path | None = None,
                  on_turn: Callable[[Turn], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, decision: DecisionConfig | None = None,
-                 session_idle_s: float = 0.0) -> None:
+                 session_idle_s: float = 0.0, release_memory: Callable[[], object] | None = None) -> None:
         self.source = source
         self.trigger = trigger
         self.recognizer = recognizer
@@ -96,6 +96,9 @@ class Orchestrator:
         """One person's questions closer together than this are a session: the recognizer keeps
         adapting to them and the dialog keeps its topic; 0 = every question starts fresh."""
         self._last_ended_s: float | None = None
+        self.release_memory = release_memory
+        """Called once the loop is idle after a turn (:func:`voiceskill.heap.release`)."""
+        self._release_pending = False
         self.on_turn = on_turn
         self.clock = clock
         self.state = State.IDLE
@@ -128,6 +131,10 @@ class Orchestrator:
         event = self.trigger.poll(0.0)
         if event is not None:
             self._on_trigger(event)
+        if self._release_pending and self.state is State.IDLE:
+            self._release_pending = False  # the answer has played: nothing waits on this
+            if self.release_memory is not None:
+                self.release_memory()
         chunk = self.source.read(self.config.chunk_timeout_s)
         if chunk is None:
             self._check_speaking_done()
@@ -290,6 +297,7 @@ class Orchestrator:
         if self.on_turn is not None:
             self.on_turn(turn)
         turn.audio.clear()
+        self._release_pending = True
 
 
 def _record(directory: Path, turn: Turn) -> None:

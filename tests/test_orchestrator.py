@@ -74,6 +74,16 @@ def test_memory_is_released_once_after_each_answer_has_played() -> None:
     assert len(calls) == 2 and not calls[1][1]
 
 
+def test_memory_is_released_when_a_press_cuts_the_answer_short() -> None:
+    calls: list[int] = []
+    orch, source, speaker, turns = make(
+        "what is a cramp", {2: "press", 10: "release", 14: "press", 30: "release"}, speak_reads=50,
+        release_memory=lambda: calls.append(source.reads))
+    orch.run(max_turns=2)
+    assert len(turns) == 2 and speaker.stops >= 1
+    assert len(calls) == 1 and 14 <= calls[0] < 30  # at the second press, the loop never idle
+
+
 def test_barge_in_stops_answer_and_listens_again() -> None:
     orch, source, speaker, turns = make("what is a cramp", {2: "press", 10: "release", 14: "press", 30: "release"},
                                         speak_reads=50)

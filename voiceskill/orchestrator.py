@@ -97,7 +97,8 @@ class Orchestrator:
         adapting to them and the dialog keeps its topic; 0 = every question starts fresh."""
         self._last_ended_s: float | None = None
         self.release_memory = release_memory
-        """Called once the loop is idle after a turn (:func:`voiceskill.heap.release`)."""
+        """Called once after each turn, when its answer has played or the next question starts
+        (:func:`voiceskill.heap.release`)."""
         self._release_pending = False
         self.on_turn = on_turn
         self.clock = clock
@@ -131,10 +132,8 @@ class Orchestrator:
         event = self.trigger.poll(0.0)
         if event is not None:
             self._on_trigger(event)
-        if self._release_pending and self.state is State.IDLE:
-            self._release_pending = False  # the answer has played: nothing waits on this
-            if self.release_memory is not None:
-                self.release_memory()
+        if self.state is State.IDLE:
+            self._release_memory()  # the answer has played: nothing waits on this
         chunk = self.source.read(self.config.chunk_timeout_s)
         if chunk is None:
             self._check_speaking_done()
@@ -182,7 +181,13 @@ class Orchestrator:
             self.speaker.stop()
             self.request_stop()
 
+    def _release_memory(self) -> None:
+        if self._release_pending and self.release_memory is not None:
+            self.release_memory()
+        self._release_pending = False
+
     def _start_question(self, event: TriggerEvent) -> None:
+        self._release_memory()  # not done yet if this press cut the last answer short (barge-in)
         if (self._last_ended_s is not None and self.session_idle_s > 0
                 and event.time_s - self._last_ended_s > self.session_idle_s):
             log.info("new session (%.0f s since the last question): starting fresh",

@@ -46,7 +46,6 @@ from audio_fixtures import render_questions  # noqa: E402
 from fakes import WavChunkSource  # noqa: E402
 from pulse import pulse_null_sinks  # noqa: E402
 from test_trigger import PipeDevice  # noqa: E402
-from voiceskill import heap  # noqa: E402
 from voiceskill.audio import Microphone  # noqa: E402
 from voiceskill.settings import MicConfig  # noqa: E402
 from voiceskill.models import resolve_model_dir  # noqa: E402
@@ -319,7 +318,6 @@ def main() -> int:
     ap.add_argument("--block-ms", type=int, default=SpeakerConfig().block_ms,
                     help="speaker.block_ms (default: %(default)s)")
     args = ap.parse_args()
-    heap.limit_arenas()  # as `voiceskill run` does, before any thread starts
     speaker_config = SpeakerConfig(device=None, latency_ms=args.latency_ms, block_ms=args.block_ms)
     router = Router.load()
     clips = questions()

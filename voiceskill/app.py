@@ -103,6 +103,8 @@ def build_pipeline(config: AppConfig, *, router: Router | None = None, intents: 
     from voiceskill.dialog import Dialog
     from voiceskill.endpoint import Endpointer
 
+    heap.limit_arenas()  # before the microphone's, speaker's and loop's threads
+
     loop = config.loop
     if router is None:
         router = load_router(config, intents)
@@ -154,6 +156,7 @@ def build_coach(config: AppConfig, *, router: Router | None = None, intents: str
     """Build what ``voiceskill wyoming`` serves (router, model, optional synthesizer); closed on exit."""
     from voiceskill.wyoming_server import Coach
 
+    heap.limit_arenas()  # before the server's decoder and voice thread pools
     if router is None:
         router = load_router(config, intents)
     with contextlib.ExitStack() as stack:

@@ -3,8 +3,8 @@
 glibc gives threads that allocate at the same time arenas of their own (up to eight per core)
 and keeps what is freed in them for later. The live coach has several threads (the loop, the
 microphone's and the speaker's callbacks), so its resident memory rose in steps over hundreds of
-turns. :func:`limit_arenas` (called by ``voiceskill run`` and ``voiceskill wyoming`` before
-their threads start) and :func:`release` (the orchestrator calls it once per turn, when the
+turns. :func:`limit_arenas` (called by the app builders, :mod:`voiceskill.app`, before the
+threads start) and :func:`release` (the orchestrator calls it once per turn, when the
 answer has played or a press cut it short) keep it level; figures: README, "Benchmarks".
 
 Both do nothing where the C library has no such calls (musl, macOS): they return False.

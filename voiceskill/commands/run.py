@@ -8,7 +8,6 @@ import signal
 import time
 from pathlib import Path
 
-from voiceskill import heap
 from voiceskill.cliutil import add_article_options, add_config_option, app_config
 from voiceskill.settings import AppConfig
 
@@ -91,7 +90,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    heap.limit_arenas()  # before the microphone's, speaker's and loop's threads
     overrides = _overrides(args)
     config = app_config(args, overrides, flags=_FLAGS)
     _check_outputs(config, args.speak_to)

@@ -15,7 +15,6 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from voiceskill import heap
 from voiceskill.cliutil import add_article_options, add_config_option, app_config, pass_list
 from voiceskill.errors import ConfigError, VoiceskillError
 from voiceskill.settings import RecognizerConfig, WyomingConfig
@@ -55,7 +54,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def run_wyoming(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    heap.limit_arenas()  # before the decoder and voice thread pools
     config = app_config(args, _overrides(args))
     if args.zeroconf is not None:
         if urlparse(config.wyoming.uri).scheme != "tcp":

@@ -92,10 +92,7 @@ class IntentSet:
         return {intent.name: intent for intent in self.intents}
 
     def by_name(self, name: str) -> Intent:
-        try:
-            return self._named[name]
-        except KeyError:
-            raise KeyError(name) from None
+        return self._named[name]  # KeyError(name) for a name no intent has
 
     @property
     def topics(self) -> tuple[Intent, ...]:
